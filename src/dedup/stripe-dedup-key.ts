@@ -1,0 +1,18 @@
+import { boundedKey, field, idOf } from './bounded-key.js';
+
+/**
+ * The dedup key of a Stripe event: `stripe:{event.id}`; for a thin event (`object: "v2.core.event"`),
+ * `stripe:{snapshot_event}` when present, so the thin and classic copies of one change dedupe together
+ * during a migration. `undefined` without a usable id.
+ *
+ * @example
+ * ```ts
+ * import { stripeDedupKey } from 'hookguard';
+ * stripeDedupKey({ id: 'evt_123' }); // 'stripe:evt_123'
+ * ```
+ */
+export function stripeDedupKey(event: { id?: unknown }): string | undefined {
+  const snapshot = field(event, 'object') === 'v2.core.event' ? idOf(field(event, 'snapshot_event')) : undefined;
+  const id = snapshot ?? idOf(field(event, 'id'));
+  return id === undefined ? undefined : boundedKey('stripe', [id]);
+}

@@ -1,0 +1,38 @@
+export { WebhookError, isWebhookError, WEBHOOK_ERROR_STATUS } from './errors/webhook-error.js';
+export type { WebhookErrorCode } from './errors/webhook-error.js';
+
+export type { RawBody, HeaderSource } from './types/common.js';
+
+export { verifyChatwootSignature } from './verify/verify-chatwoot-signature.js';
+export type { ChatwootVerifyOptions, ChatwootVerification } from './verify/verify-chatwoot-signature.js';
+export { verifyStripeEvent } from './verify/verify-stripe-event.js';
+export { DEFAULT_TOLERANCE_SECONDS } from './verify/verify-options.js';
+export type { VerifyOptions } from './verify/verify-options.js';
+
+export { createMemoryDedupStore } from './dedup/memory-dedup-store.js';
+export type { MemoryDedupStoreOptions } from './dedup/memory-dedup-store.js';
+export type { ClaimResult, DedupStore } from './dedup/dedup-store.js';
+export { chatwootDedupKey } from './dedup/chatwoot-dedup-key.js';
+export { stripeDedupKey } from './dedup/stripe-dedup-key.js';
+
+export { safeTruncate, safeTruncateBytes } from './text/safe-truncate.js';
+export type { TruncateOptions } from './text/safe-truncate.js';
+export { describeChatwootEvent } from './text/describe-chatwoot-event.js';
+
+export type {
+  ChatwootAttachment,
+  ChatwootChangedAttributes,
+  ChatwootContactEvent,
+  ChatwootConversation,
+  ChatwootConversationEvent,
+  ChatwootConversationMessage,
+  ChatwootEvent,
+  ChatwootEventMap,
+  ChatwootEventName,
+  ChatwootMessageEvent,
+  ChatwootRef,
+  ChatwootSender,
+  ChatwootTypingEvent,
+  ChatwootWebwidgetTriggeredEvent,
+} from './types/chatwoot.js';
+export type { StripeThinEvent, StripeWebhookEvent } from './types/stripe.js';

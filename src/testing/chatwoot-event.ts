@@ -1,0 +1,140 @@
+import { randomInt } from 'node:crypto';
+import type {
+  ChatwootConversation,
+  ChatwootEvent,
+  ChatwootEventName,
+  ChatwootRef,
+  ChatwootSender,
+} from '../types/chatwoot.js';
+import { deepMerge, type DeepPartial } from './deep-merge.js';
+
+// Ids start at a random offset so payloads from separate test runs (and processes) do not collide
+// in a shared dedup store, and count up so two calls in one run never share a message id.
+let nextId = randomInt(1_000_000, 900_000_000);
+const newId = (): number => nextId++;
+
+const ACCOUNT: ChatwootRef = { id: 1, name: 'Test Account' };
+const INBOX: ChatwootRef = { id: 1, name: 'Test Inbox' };
+const CONTACT: ChatwootSender = { id: 1, name: 'Test Contact', email: 'contact@example.com', type: 'contact' };
+
+function conversation(accountId: number): ChatwootConversation {
+  const id = newId() % 100_000;
+  const createdAt = Math.floor(Date.now() / 1000);
+  return {
+    id,
+    inbox_id: 1,
+    status: 'open',
+    channel: 'Channel::Api',
+    can_reply: true,
+    additional_attributes: {},
+    custom_attributes: {},
+    contact_inbox: { contact_id: 1, inbox_id: 1, source_id: 'test-source' },
+    meta: { sender: CONTACT, assignee: null, team: null, hmac_verified: false },
+    messages: [
+      {
+        id: newId(),
+        content: 'Hello',
+        account_id: accountId,
+        inbox_id: 1,
+        conversation_id: id,
+        message_type: 0,
+        created_at: createdAt,
+        private: false,
+        content_type: 'text',
+        sender_type: 'Contact',
+        sender_id: 1,
+      },
+    ],
+    labels: [],
+    unread_count: 1,
+    timestamp: createdAt,
+    created_at: createdAt,
+    agent_last_seen_at: 0,
+    contact_last_seen_at: 0,
+  };
+}
+
+function defaults(name: ChatwootEventName): Record<string, unknown> {
+  const accountId = ACCOUNT.id ?? 1;
+  switch (name) {
+    case 'message_created':
+    case 'message_updated':
+      return {
+        event: name,
+        id: newId(),
+        content: 'Hello, I need help with my order',
+        content_type: 'text',
+        content_attributes: {},
+        message_type: 'incoming',
+        private: false,
+        created_at: new Date().toISOString(),
+        source_id: null,
+        additional_attributes: {},
+        sender: CONTACT,
+        conversation: conversation(accountId),
+        account: ACCOUNT,
+        inbox: INBOX,
+      };
+    case 'conversation_created':
+    case 'conversation_opened':
+    case 'conversation_resolved':
+      return { event: name, ...conversation(accountId), ...(name === 'conversation_resolved' ? { status: 'resolved' } : {}) };
+    case 'conversation_updated':
+    case 'conversation_status_changed':
+      return {
+        event: name,
+        ...conversation(accountId),
+        changed_attributes: [{ status: { previous_value: 'pending', current_value: 'open' } }],
+      };
+    case 'conversation_typing_on':
+    case 'conversation_typing_off':
+      return { event: name, conversation: conversation(accountId), user: CONTACT, is_private: false };
+    case 'contact_created':
+    case 'contact_updated':
+      return {
+        event: name,
+        ...CONTACT,
+        id: newId(),
+        account: ACCOUNT,
+        additional_attributes: {},
+        custom_attributes: {},
+        ...(name === 'contact_updated'
+          ? { changed_attributes: [{ name: { previous_value: 'Old Name', current_value: CONTACT.name } }] }
+          : {}),
+      };
+    case 'webwidget_triggered':
+      return {
+        event: name,
+        id: newId(),
+        contact: CONTACT,
+        inbox: INBOX,
+        account: ACCOUNT,
+        current_conversation: null,
+        source_id: 'test-source',
+        event_info: {
+          initiated_at: { timestamp: new Date().toString() },
+          referer: 'https://example.com/pricing',
+          widget_language: null,
+          browser_language: 'en',
+          browser: { browser_name: 'Chrome', platform_name: 'macOS' },
+        },
+      };
+  }
+}
+
+/**
+ * A realistic Chatwoot payload for `name` (fresh ids on every call), with `overrides` deep-merged in
+ * (objects merged, arrays and scalars replaced).
+ *
+ * @example
+ * ```ts
+ * import { chatwootEvent } from 'hookguard/testing';
+ * const reply = chatwootEvent('message_created', { message_type: 'outgoing', content: 'Hi!' });
+ * ```
+ */
+export function chatwootEvent<N extends ChatwootEventName>(
+  name: N,
+  overrides?: DeepPartial<ChatwootEvent<N>>,
+): ChatwootEvent<N> {
+  return deepMerge(defaults(name), overrides) as unknown as ChatwootEvent<N>;
+}

@@ -1,0 +1,5 @@
+export { signChatwootPayload, signStripePayload } from './sign.js';
+export type { SignChatwootOptions, SignStripeOptions, SignedPayload } from './sign.js';
+export { chatwootEvent } from './chatwoot-event.js';
+export { stripeEvent } from './stripe-event.js';
+export type { DeepPartial } from './deep-merge.js';

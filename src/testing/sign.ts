@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { hmacSha256 } from '../verify/hmac.js';
+
+/**
+ * A signed delivery: the exact body string to send and the headers that sign it.
+ *
+ * @example
+ * ```ts
+ * import { signChatwootPayload, type SignedPayload } from 'hookguard/testing';
+ * const signed: SignedPayload = signChatwootPayload({ event: 'message_created' }, 'secret');
+ * await fetch(url, { method: 'POST', body: signed.body, headers: signed.headers });
+ * ```
+ */
+export interface SignedPayload {
+  body: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * Options for {@link signChatwootPayload}.
+ *
+ * @example
+ * ```ts
+ * import type { SignChatwootOptions } from 'hookguard/testing';
+ * const options: SignChatwootOptions = { timestamp: 1767225600, deliveryId: 'd-1' };
+ * ```
+ */
+export interface SignChatwootOptions {
+  /** Unix seconds; default now. */
+  timestamp?: number;
+  /** `X-Chatwoot-Delivery`; default a fresh UUID. */
+  deliveryId?: string;
+  /** Default `'chatwoot'` (`sha256=` over `"{timestamp}.{body}"`); `'legacy-body'` signs the body only. */
+  scheme?: 'chatwoot' | 'legacy-body';
+}
+
+/**
+ * Signs a body as Chatwoot does, for your own tests. Objects are serialised with `JSON.stringify`; send
+ * the returned `body` string as is.
+ *
+ * @example
+ * ```ts
+ * import { signChatwootPayload, chatwootEvent } from 'hookguard/testing';
+ * const { body, headers } = signChatwootPayload(chatwootEvent('message_created'), 'my-secret');
+ * ```
+ */
+export function signChatwootPayload(
+  body: string | object,
+  secret: string,
+  options: SignChatwootOptions = {},
+): SignedPayload {
+  const text = serialise(body);
+  const bytes = Buffer.from(text, 'utf8');
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-chatwoot-delivery': options.deliveryId ?? randomUUID(),
+  };
+  if (options.scheme === 'legacy-body') {
+    headers['x-chatwoot-signature'] = hmacSha256(secret, undefined, bytes).toString('hex');
+  } else {
+    const timestamp = String(options.timestamp ?? nowSeconds());
+    headers['x-chatwoot-timestamp'] = timestamp;
+    headers['x-chatwoot-signature'] = `sha256=${hmacSha256(secret, `${timestamp}.`, bytes).toString('hex')}`;
+  }
+  return { body: text, headers };
+}
+
+/**
+ * Options for {@link signStripePayload}.
+ *
+ * @example
+ * ```ts
+ * import type { SignStripeOptions } from 'hookguard/testing';
+ * const options: SignStripeOptions = { timestamp: 1767225600 };
+ * ```
+ */
+export interface SignStripeOptions {
+  /** Unix seconds; default now. */
+  timestamp?: number;
+}
+
+/**
+ * Signs a body as Stripe does (`Stripe-Signature: t=…,v1=…`), for your own tests. The header is the one
+ * `Stripe.webhooks.generateTestHeaderString` makes for the same payload, secret and time.
+ *
+ * @example
+ * ```ts
+ * import { signStripePayload, stripeEvent } from 'hookguard/testing';
+ * const { body, headers } = signStripePayload(stripeEvent('checkout.session.completed'), 'whsec_test');
+ * ```
+ */
+export function signStripePayload(body: string | object, secret: string, options: SignStripeOptions = {}): SignedPayload {
+  const text = serialise(body);
+  const timestamp = Math.floor(options.timestamp ?? nowSeconds());
+  const signature = hmacSha256(secret, `${timestamp}.`, Buffer.from(text, 'utf8')).toString('hex');
+  return {
+    body: text,
+    headers: { 'content-type': 'application/json', 'stripe-signature': `t=${timestamp},v1=${signature}` },
+  };
+}
+
+function serialise(body: string | object): string {
+  return typeof body === 'string' ? body : JSON.stringify(body);
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}

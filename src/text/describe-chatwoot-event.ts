@@ -1,0 +1,52 @@
+import { field, idOf } from '../dedup/bounded-key.js';
+import { safeTruncate } from './safe-truncate.js';
+
+const PREVIEW_LENGTH = 30;
+// Control characters (newlines included) would let a message forge extra log lines.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
+
+/**
+ * A one-line, log-safe summary of a Chatwoot payload, e.g.
+ * `message_created | incoming | conv 123 | "Hello the…"`: the event, the message type, the conversation and
+ * a short preview of the content (grapheme-safe, control characters removed). Never throws.
+ *
+ * @example
+ * ```ts
+ * import { describeChatwootEvent } from 'hookguard';
+ * console.log(describeChatwootEvent(payload)); // message_created | incoming | conv 123 | "Hello the…"
+ * ```
+ */
+export function describeChatwootEvent(payload: unknown): string {
+  const event = field(payload, 'event');
+  if (typeof event !== 'string' || event === '') return '(not a Chatwoot event)';
+  const parts = [clean(event, 40)];
+
+  if (event.startsWith('message_')) {
+    const type = field(payload, 'message_type');
+    if (typeof type === 'string') parts.push(clean(type, 20));
+    if (field(payload, 'private') === true) parts.push('private');
+    pushId(parts, 'conv', field(field(payload, 'conversation'), 'id'));
+    const content = field(payload, 'content') ?? field(field(payload, 'message'), 'content');
+    // Only the head of a long message can reach the preview; slicing first keeps huge contents cheap.
+    if (typeof content === 'string') parts.push(`"${clean(content.slice(0, 8 * PREVIEW_LENGTH), PREVIEW_LENGTH)}"`);
+    else if (content === null) parts.push('(no text)');
+  } else if (event.startsWith('conversation_')) {
+    const conversation = field(payload, 'id') === undefined ? field(payload, 'conversation') : payload;
+    pushId(parts, 'conv', field(conversation, 'id'));
+    const status = field(conversation, 'status');
+    if (typeof status === 'string') parts.push(clean(status, 20));
+  } else if (event.startsWith('contact_')) {
+    pushId(parts, 'contact', field(payload, 'id'));
+  }
+  return parts.join(' | ');
+}
+
+function pushId(parts: string[], label: string, value: unknown): void {
+  const id = idOf(value);
+  if (id !== undefined) parts.push(`${label} ${clean(String(id), 40)}`);
+}
+
+function clean(text: string, max?: number): string {
+  const oneLine = text.replace(CONTROL, ' ').trim();
+  return max === undefined ? oneLine : safeTruncate(oneLine, max, { ellipsis: '…' });
+}

@@ -1,0 +1,322 @@
+// Payload types for Chatwoot webhooks, from the samples in chatwoot/docs
+// (docs/product/others/webhook-events.md) and the model serialisers. Chatwoot omits or nulls fields
+// freely across versions, so nearly everything is optional and nullable: check before you use it.
+
+/**
+ * Every webhook event name Chatwoot is known to send.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootEventName } from 'hookguard';
+ * const name: ChatwootEventName = 'message_created';
+ * ```
+ */
+export type ChatwootEventName =
+  | 'message_created'
+  | 'message_updated'
+  | 'conversation_created'
+  | 'conversation_updated'
+  | 'conversation_status_changed'
+  | 'conversation_opened'
+  | 'conversation_resolved'
+  | 'conversation_typing_on'
+  | 'conversation_typing_off'
+  | 'contact_created'
+  | 'contact_updated'
+  | 'webwidget_triggered';
+
+/**
+ * `{ id, name }` of an account or inbox.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootRef } from 'hookguard';
+ * const account: ChatwootRef = { id: 1, name: 'Acme' };
+ * ```
+ */
+export interface ChatwootRef {
+  id?: number | null;
+  name?: string | null;
+}
+
+/**
+ * Who sent a message: a contact, an agent (`type: "user"`) or a bot (`type: "agent_bot"`). Newer Chatwoot
+ * versions omit `type` for contacts, so do not rely on it alone: use `message_type`.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootSender } from 'hookguard';
+ * const sender: ChatwootSender = { id: 7, name: 'Ada', type: 'contact' };
+ * ```
+ */
+export interface ChatwootSender {
+  id?: number | null;
+  name?: string | null;
+  email?: string | null;
+  phone_number?: string | null;
+  identifier?: string | null;
+  thumbnail?: string | null;
+  avatar?: string | null;
+  type?: 'contact' | 'user' | 'agent_bot' | (string & {}) | null;
+  additional_attributes?: Record<string, unknown> | null;
+  custom_attributes?: Record<string, unknown> | null;
+}
+
+/**
+ * A file attached to a message.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootAttachment } from 'hookguard';
+ * const file: ChatwootAttachment = { id: 1, file_type: 'image', data_url: 'https://…' };
+ * ```
+ */
+export interface ChatwootAttachment {
+  id?: number | null;
+  message_id?: number | null;
+  file_type?: 'image' | 'audio' | 'video' | 'file' | 'location' | 'fallback' | (string & {}) | null;
+  account_id?: number | null;
+  extension?: string | null;
+  data_url?: string | null;
+  thumb_url?: string | null;
+  file_size?: number | null;
+}
+
+/**
+ * A message as it appears inside `conversation.messages[]`: here `message_type` is an **integer**
+ * (0 incoming, 1 outgoing, 2 activity, 3 template) and `created_at` is epoch seconds.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootConversationMessage } from 'hookguard';
+ * const m: ChatwootConversationMessage = { id: 1, message_type: 0, account_id: 1 };
+ * ```
+ */
+export interface ChatwootConversationMessage {
+  id?: number | null;
+  content?: string | null;
+  account_id?: number | null;
+  inbox_id?: number | null;
+  conversation_id?: number | null;
+  message_type?: 0 | 1 | 2 | 3 | (number & {}) | null;
+  created_at?: number | null;
+  updated_at?: string | number | null;
+  private?: boolean | null;
+  status?: string | null;
+  source_id?: string | null;
+  content_type?: string | null;
+  content_attributes?: Record<string, unknown> | null;
+  sender_type?: string | null;
+  sender_id?: number | null;
+  sender?: ChatwootSender | null;
+  attachments?: ChatwootAttachment[] | null;
+}
+
+/**
+ * What changed, in `conversation_updated` / `contact_updated`: `[{ "<attr>": { previous_value, current_value } }]`.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootChangedAttributes } from 'hookguard';
+ * const changed: ChatwootChangedAttributes = [{ status: { previous_value: 'open', current_value: 'resolved' } }];
+ * ```
+ */
+export type ChatwootChangedAttributes = Array<
+  Record<string, { previous_value?: unknown; current_value?: unknown } | null | undefined>
+>;
+
+/**
+ * A conversation. `id` is the per-account display number, not a global id: include the account in any key
+ * built from it. There is no top-level `account` (chatwoot/chatwoot#11753): use `messages[0].account_id`.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootConversation } from 'hookguard';
+ * const c: ChatwootConversation = { id: 7, inbox_id: 2, status: 'open' };
+ * ```
+ */
+export interface ChatwootConversation {
+  id?: number | null;
+  inbox_id?: number | null;
+  status?: 'open' | 'resolved' | 'pending' | 'snoozed' | (string & {}) | null;
+  channel?: string | null;
+  can_reply?: boolean | null;
+  additional_attributes?: Record<string, unknown> | null;
+  custom_attributes?: Record<string, unknown> | null;
+  contact_inbox?: { contact_id?: number | null; inbox_id?: number | null; source_id?: string | null } | null;
+  meta?: {
+    sender?: ChatwootSender | null;
+    assignee?: ChatwootSender | null;
+    team?: { id?: number | null; name?: string | null } | null;
+    hmac_verified?: boolean | null;
+  } | null;
+  messages?: ChatwootConversationMessage[] | null;
+  labels?: string[] | null;
+  priority?: string | null;
+  unread_count?: number | null;
+  timestamp?: number | null;
+  created_at?: number | string | null;
+  agent_last_seen_at?: number | string | null;
+  contact_last_seen_at?: number | string | null;
+  first_reply_created_at?: number | string | null;
+  snoozed_until?: number | string | null;
+  waiting_since?: number | string | null;
+}
+
+/**
+ * `message_created` / `message_updated`: the message's own fields plus `event`, flat. Here
+ * `message_type` is a **string**. Only `incoming`, non-`private` messages are user input; a bot that
+ * answers through the API receives its own answer back as `outgoing`.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootMessageEvent } from 'hookguard';
+ * const isUserInput = (e: ChatwootMessageEvent) => e.message_type === 'incoming' && !e.private;
+ * ```
+ */
+export interface ChatwootMessageEvent<N extends 'message_created' | 'message_updated' = 'message_created' | 'message_updated'> {
+  event: N;
+  id?: number | null;
+  content?: string | null;
+  content_type?: 'text' | 'input_select' | 'cards' | 'form' | 'input_email' | 'input_csat' | (string & {}) | null;
+  content_attributes?: Record<string, unknown> | null;
+  message_type?: 'incoming' | 'outgoing' | 'template' | (string & {}) | null;
+  private?: boolean | null;
+  created_at?: string | null;
+  source_id?: string | null;
+  additional_attributes?: Record<string, unknown> | null;
+  sender?: ChatwootSender | null;
+  conversation?: ChatwootConversation | null;
+  account?: ChatwootRef | null;
+  inbox?: ChatwootRef | null;
+  attachments?: ChatwootAttachment[] | null;
+  /** Set by some relays that wrap the message instead of sending it flat. */
+  message?: { id?: number | null; account_id?: number | null; [field: string]: unknown } | null;
+  changed_attributes?: ChatwootChangedAttributes | null;
+}
+
+/**
+ * Conversation events: the conversation object plus `event` (and `changed_attributes` on updates).
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootConversationEvent } from 'hookguard';
+ * const resolved = (e: ChatwootConversationEvent) => e.status === 'resolved';
+ * ```
+ */
+export interface ChatwootConversationEvent<
+  N extends
+    | 'conversation_created'
+    | 'conversation_updated'
+    | 'conversation_status_changed'
+    | 'conversation_opened'
+    | 'conversation_resolved' =
+    | 'conversation_created'
+    | 'conversation_updated'
+    | 'conversation_status_changed'
+    | 'conversation_opened'
+    | 'conversation_resolved',
+> extends ChatwootConversation {
+  event: N;
+  changed_attributes?: ChatwootChangedAttributes | null;
+  account?: ChatwootRef | null;
+}
+
+/**
+ * `conversation_typing_on` / `conversation_typing_off`.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootTypingEvent } from 'hookguard';
+ * const who = (e: ChatwootTypingEvent) => e.user?.name;
+ * ```
+ */
+export interface ChatwootTypingEvent<
+  N extends 'conversation_typing_on' | 'conversation_typing_off' = 'conversation_typing_on' | 'conversation_typing_off',
+> {
+  event: N;
+  conversation?: ChatwootConversation | null;
+  user?: ChatwootSender | null;
+  is_private?: boolean | null;
+  account?: ChatwootRef | null;
+}
+
+/**
+ * `contact_created` / `contact_updated` (account webhooks only; updates carry `changed_attributes`).
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootContactEvent } from 'hookguard';
+ * const email = (e: ChatwootContactEvent) => e.email ?? undefined;
+ * ```
+ */
+export interface ChatwootContactEvent<N extends 'contact_created' | 'contact_updated' = 'contact_created' | 'contact_updated'>
+  extends ChatwootSender {
+  event: N;
+  account?: ChatwootRef | null;
+  changed_attributes?: ChatwootChangedAttributes | null;
+}
+
+/**
+ * `webwidget_triggered`: the contact-inbox plus `event_info` (the visitor's page, browser, ...).
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootWebwidgetTriggeredEvent } from 'hookguard';
+ * const page = (e: ChatwootWebwidgetTriggeredEvent) => e.event_info?.initiated_at;
+ * ```
+ */
+export interface ChatwootWebwidgetTriggeredEvent {
+  event: 'webwidget_triggered';
+  id?: number | null;
+  contact?: ChatwootSender | null;
+  inbox?: ChatwootRef | null;
+  account?: ChatwootRef | null;
+  current_conversation?: ChatwootConversation | null;
+  source_id?: string | null;
+  event_info?: {
+    initiated_at?: { timestamp?: string | null } | null;
+    referer?: string | null;
+    widget_language?: string | null;
+    browser_language?: string | null;
+    browser?: Record<string, unknown> | null;
+    [field: string]: unknown;
+  } | null;
+}
+
+/**
+ * Event name → payload type.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootEventMap } from 'hookguard';
+ * type Created = ChatwootEventMap['message_created'];
+ * ```
+ */
+export interface ChatwootEventMap {
+  message_created: ChatwootMessageEvent<'message_created'>;
+  message_updated: ChatwootMessageEvent<'message_updated'>;
+  conversation_created: ChatwootConversationEvent<'conversation_created'>;
+  conversation_updated: ChatwootConversationEvent<'conversation_updated'>;
+  conversation_status_changed: ChatwootConversationEvent<'conversation_status_changed'>;
+  conversation_opened: ChatwootConversationEvent<'conversation_opened'>;
+  conversation_resolved: ChatwootConversationEvent<'conversation_resolved'>;
+  conversation_typing_on: ChatwootTypingEvent<'conversation_typing_on'>;
+  conversation_typing_off: ChatwootTypingEvent<'conversation_typing_off'>;
+  contact_created: ChatwootContactEvent<'contact_created'>;
+  contact_updated: ChatwootContactEvent<'contact_updated'>;
+  webwidget_triggered: ChatwootWebwidgetTriggeredEvent;
+}
+
+/**
+ * The payload of one Chatwoot event, or the union of all when no name is given. Switch on `event` to narrow.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootEvent } from 'hookguard';
+ * function handle(e: ChatwootEvent) {
+ *   if (e.event === 'message_created') console.log(e.content);
+ * }
+ * ```
+ */
+export type ChatwootEvent<N extends ChatwootEventName = ChatwootEventName> = ChatwootEventMap[N];

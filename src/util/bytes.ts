@@ -1,0 +1,25 @@
+import { WebhookError } from '../errors/webhook-error.js';
+
+/**
+ * The received body as bytes, without copying where the input already is bytes.
+ * A parsed object (the bytes are gone) is the most common webhook bug, so it gets its own code and fix.
+ */
+export function toBytes(rawBody: unknown): Uint8Array {
+  if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
+  if (rawBody instanceof Uint8Array) return rawBody;
+  if (rawBody instanceof ArrayBuffer) return new Uint8Array(rawBody);
+  if (ArrayBuffer.isView(rawBody)) return new Uint8Array(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength);
+  const what = rawBody === null ? 'null' : rawBody === undefined ? 'undefined' : `a ${typeof rawBody}`;
+  throw new WebhookError(
+    'RAW_BODY_UNAVAILABLE',
+    `The raw request body is needed to check the signature, but got ${what}. ` +
+      'A JSON body parser probably ran first and the original bytes are gone: pass the raw body ' +
+      '(a Buffer, Uint8Array, ArrayBuffer or the exact string), e.g. mount express.raw({ type: "application/json" }) ' +
+      'on this route or register the webhook route before express.json().',
+  );
+}
+
+/** Decodes UTF-8 for JSON parsing (invalid sequences become U+FFFD, as every JSON reader does). */
+export function bytesToText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}

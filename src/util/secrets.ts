@@ -1,0 +1,46 @@
+import { WebhookError } from '../errors/webhook-error.js';
+
+// The same notion of "blank" as stripe-node's isBlankWebhookSecret, so both refuse the same secrets.
+const BLANK = /^[ \t\r\n\f\v]*$/;
+
+/** The usable secrets, in order, each with its index in the configured list. */
+export interface UsableSecret {
+  readonly value: string;
+  readonly index: number;
+}
+
+/**
+ * Normalises `secret: string | string[]` into the non-blank secrets. Throws MISSING_SECRET when none is
+ * usable: verification never silently passes without a secret (the seed code did).
+ */
+export function usableSecrets(secret: unknown, provider: string): UsableSecret[] {
+  const list: readonly unknown[] = Array.isArray(secret) ? secret : [secret];
+  const usable: UsableSecret[] = [];
+  list.forEach((value, index) => {
+    if (typeof value === 'string' && !BLANK.test(value)) usable.push({ value, index });
+  });
+  if (usable.length === 0) {
+    throw new WebhookError(
+      'MISSING_SECRET',
+      `No usable ${provider} webhook secret is configured (got ${describeSecretOption(secret)}). ` +
+        'Set it from the provider settings; requests are refused until then.',
+    );
+  }
+  return usable;
+}
+
+function describeSecretOption(secret: unknown): string {
+  if (secret === undefined) return 'undefined';
+  if (secret === null) return 'null';
+  if (typeof secret === 'string') return 'a blank string';
+  if (Array.isArray(secret)) return `a list of ${secret.length} without a non-blank string`;
+  return `a ${typeof secret}`;
+}
+
+/** A hint for mismatch messages: stray whitespace in a secret is a classic copy-paste fault. */
+export function whitespaceHint(secrets: readonly UsableSecret[]): string {
+  const padded = secrets.filter((s) => s.value !== s.value.trim()).map((s) => `#${s.index + 1}`);
+  return padded.length === 0
+    ? ''
+    : ` Secret ${padded.join(', ')} has leading or trailing whitespace: that is usually a copy-paste mistake.`;
+}

@@ -1,0 +1,177 @@
+import { WebhookError } from '../errors/webhook-error.js';
+import type { HeaderSource, RawBody } from '../types/common.js';
+import { toBytes } from '../util/bytes.js';
+import { readSingleHeader } from '../util/headers.js';
+import { usableSecrets, whitespaceHint, type UsableSecret } from '../util/secrets.js';
+import { decodeHexDigest, digestsEqual, hmacSha256 } from './hmac.js';
+import { checkTimestamp, type VerifyOptions } from './verify-options.js';
+
+/**
+ * Options for {@link verifyChatwootSignature}.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootVerifyOptions } from 'hookguard';
+ * const options: ChatwootVerifyOptions = { secret: process.env.CW_HMAC_SECRET!, scheme: 'chatwoot' };
+ * ```
+ */
+export interface ChatwootVerifyOptions extends VerifyOptions {
+  /**
+   * `'chatwoot'` (default): `X-Chatwoot-Signature: sha256=<hex HMAC of "{X-Chatwoot-Timestamp}.{body}">`, as
+   * Chatwoot signs since v4.11.2. `'legacy-body'`: hex HMAC of the raw body alone, no timestamp (self-built
+   * senders and older relays); opt-in, because without a timestamp a captured request can be replayed.
+   */
+  scheme?: 'chatwoot' | 'legacy-body';
+}
+
+/**
+ * What a successful Chatwoot verification tells you.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootVerification } from 'hookguard';
+ * const seen: ChatwootVerification = { secretIndex: 0, timestamp: 1767225600, deliveryId: undefined };
+ * ```
+ */
+export interface ChatwootVerification {
+  /** Index in `options.secret` of the secret that matched (during a rotation: old or new). */
+  secretIndex: number;
+  /** The signed `X-Chatwoot-Timestamp`, in unix seconds; undefined under `legacy-body`. */
+  timestamp: number | undefined;
+  /** `X-Chatwoot-Delivery` (not covered by the signature), when sent. */
+  deliveryId: string | undefined;
+}
+
+const SIGNATURE_HEADER = 'x-chatwoot-signature';
+const TIMESTAMP_HEADER = 'x-chatwoot-timestamp';
+const DELIVERY_HEADER = 'x-chatwoot-delivery';
+// Unix seconds as Chatwoot sends them: plain digits. 15 digits bound the number safely below 2^53.
+const TIMESTAMP_PATTERN = /^\d{1,15}$/;
+const MAX_DELIVERY_ID_LENGTH = 256;
+
+/**
+ * Verifies a Chatwoot webhook signature over the exact bytes received. Throws {@link WebhookError}
+ * (and nothing else) when the request is not authentic, stale, or the secret is missing.
+ *
+ * @example
+ * ```ts
+ * import { verifyChatwootSignature } from 'hookguard';
+ * const { secretIndex, deliveryId } = verifyChatwootSignature(rawBody, req.headers, {
+ *   secret: process.env.CW_HMAC_SECRET!,
+ * });
+ * ```
+ */
+export function verifyChatwootSignature(
+  rawBody: RawBody,
+  headers: HeaderSource,
+  options: ChatwootVerifyOptions,
+): ChatwootVerification {
+  const opts: Partial<ChatwootVerifyOptions> = typeof options === 'object' && options !== null ? options : {};
+  const secrets = usableSecrets(opts.secret, 'Chatwoot');
+  const legacy = opts.scheme === 'legacy-body';
+  const body = toBytes(rawBody);
+
+  const received = readSignature(headers);
+  const rawDelivery = readSingleHeader(headers, DELIVERY_HEADER);
+  const deliveryId =
+    typeof rawDelivery === 'string' && rawDelivery.length > 0 && rawDelivery.length <= MAX_DELIVERY_ID_LENGTH
+      ? rawDelivery
+      : undefined;
+
+  if (legacy) {
+    const index = matchingSecret(secrets, undefined, body, received);
+    if (index === undefined) {
+      const hint = hintTimestampScheme(secrets, headers, body, received);
+      throw mismatch(secrets, 'the raw body', hint);
+    }
+    return { secretIndex: index, timestamp: undefined, deliveryId };
+  }
+
+  const rawTimestamp = readSingleHeader(headers, TIMESTAMP_HEADER);
+  if (rawTimestamp === undefined || rawTimestamp === '') {
+    throw new WebhookError(
+      'MISSING_TIMESTAMP',
+      'The X-Chatwoot-Timestamp header is missing. Chatwoot (v4.11.2+) sends it with every signed webhook; ' +
+        "a sender that signs only the body needs scheme: 'legacy-body'.",
+    );
+  }
+  if (rawTimestamp === null || !TIMESTAMP_PATTERN.test(rawTimestamp)) {
+    throw new WebhookError(
+      'MALFORMED_SIGNATURE',
+      'The X-Chatwoot-Timestamp header is not a single unix time in seconds (digits only).',
+    );
+  }
+
+  const index = matchingSecret(secrets, `${rawTimestamp}.`, body, received);
+  if (index === undefined) {
+    const bodyOnly = matchingSecret(secrets, undefined, body, received) !== undefined;
+    const hint = bodyOnly
+      ? " The signature is an HMAC of the body alone: this sender uses the legacy scheme, so set scheme: 'legacy-body'."
+      : '';
+    throw mismatch(secrets, 'the timestamp and raw body', hint);
+  }
+  const timestamp = Number(rawTimestamp);
+  checkTimestamp(timestamp, opts.toleranceSeconds, opts.now, 'X-Chatwoot-Timestamp');
+  return { secretIndex: index, timestamp, deliveryId };
+}
+
+function readSignature(headers: HeaderSource): Buffer {
+  const value = readSingleHeader(headers, SIGNATURE_HEADER);
+  if (value === null) {
+    throw new WebhookError('MALFORMED_SIGNATURE', 'The X-Chatwoot-Signature header was sent more than once.');
+  }
+  if (value === undefined || value.trim() === '') {
+    throw new WebhookError(
+      'MISSING_SIGNATURE',
+      'The X-Chatwoot-Signature header is missing. Set a secret on this webhook (or agent bot / API inbox) in ' +
+        'Chatwoot; Chatwoot signs from v4.11.2 (account webhooks) and v4.13.0 (agent bots, API inboxes).',
+    );
+  }
+  // Chatwoot sends `sha256=<lowercase hex>`; we also take the bare hex and either case.
+  const trimmed = value.trim();
+  const hex = /^sha256=/i.test(trimmed) ? trimmed.slice(7) : trimmed;
+  const digest = decodeHexDigest(hex);
+  if (digest === undefined) {
+    throw new WebhookError(
+      'MALFORMED_SIGNATURE',
+      'The X-Chatwoot-Signature header is not "sha256=" followed by 64 hex digits.',
+    );
+  }
+  return digest;
+}
+
+function matchingSecret(
+  secrets: readonly UsableSecret[],
+  prefix: string | undefined,
+  body: Uint8Array,
+  received: Buffer,
+): number | undefined {
+  for (const secret of secrets) {
+    if (digestsEqual(hmacSha256(secret.value, prefix, body), received)) return secret.index;
+  }
+  return undefined;
+}
+
+function hintTimestampScheme(
+  secrets: readonly UsableSecret[],
+  headers: HeaderSource,
+  body: Uint8Array,
+  received: Buffer,
+): string {
+  const rawTimestamp = readSingleHeader(headers, TIMESTAMP_HEADER);
+  if (typeof rawTimestamp !== 'string' || !TIMESTAMP_PATTERN.test(rawTimestamp)) return '';
+  return matchingSecret(secrets, `${rawTimestamp}.`, body, received) === undefined
+    ? ''
+    : " The signature covers X-Chatwoot-Timestamp: this is Chatwoot's current scheme, so drop scheme: 'legacy-body'.";
+}
+
+function mismatch(secrets: readonly UsableSecret[], covered: string, hint: string): WebhookError {
+  const tried = secrets.length === 1 ? 'the configured secret' : `any of the ${secrets.length} configured secrets`;
+  return new WebhookError(
+    'SIGNATURE_MISMATCH',
+    `X-Chatwoot-Signature does not match an HMAC-SHA256 of ${covered} under ${tried}.${hint}` +
+      whitespaceHint(secrets) +
+      " Check that the secret is the one shown in this webhook's Chatwoot settings (the REST API may report a " +
+      'different one: chatwoot/chatwoot#13809) and that the body is the raw bytes, not re-serialised JSON.',
+  );
+}

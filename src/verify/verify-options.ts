@@ -1,0 +1,68 @@
+import { WebhookError } from '../errors/webhook-error.js';
+
+/**
+ * Options shared by the verifiers.
+ *
+ * @example
+ * ```ts
+ * import { verifyStripeEvent, type VerifyOptions } from 'hookguard';
+ * const options: VerifyOptions = { secret: [process.env.NEW_SECRET!, process.env.OLD_SECRET!] };
+ * ```
+ */
+export interface VerifyOptions {
+  /** The signing secret, or several during a rotation: tried in order, the first match wins. */
+  secret: string | readonly string[];
+  /**
+   * How far the signed timestamp may be from now, in seconds, in both directions. Default 300;
+   * 0 turns the time check off. A negative or non-finite value falls back to the default rather than
+   * silently disabling replay protection.
+   */
+  toleranceSeconds?: number;
+  /** Clock in milliseconds since the epoch; default `Date.now`. */
+  now?: () => number;
+}
+
+/** Default tolerance: both Stripe and Chatwoot recommend about five minutes. */
+export const DEFAULT_TOLERANCE_SECONDS = 300;
+
+export function resolveTolerance(toleranceSeconds: number | undefined): number {
+  return typeof toleranceSeconds === 'number' && Number.isFinite(toleranceSeconds) && toleranceSeconds >= 0
+    ? toleranceSeconds
+    : DEFAULT_TOLERANCE_SECONDS;
+}
+
+/**
+ * Two-sided window check (stripe-node only rejects old timestamps; a far-future one would stay
+ * replayable until it ages). `label` names the header for the message.
+ */
+export function checkTimestamp(
+  timestampSeconds: number,
+  toleranceSeconds: number | undefined,
+  now: (() => number) | undefined,
+  label: string,
+): void {
+  const tolerance = resolveTolerance(toleranceSeconds);
+  if (tolerance === 0) return;
+  const nowMs = (now ?? Date.now)();
+  if (typeof nowMs !== 'number' || !Number.isFinite(nowMs)) {
+    throw new WebhookError(
+      'TIMESTAMP_OUT_OF_TOLERANCE',
+      'The configured clock (options.now) did not return a finite number of milliseconds, so the timestamp cannot be checked.',
+    );
+  }
+  const age = Math.floor(nowMs / 1000) - timestampSeconds;
+  if (age > tolerance) {
+    throw new WebhookError(
+      'TIMESTAMP_OUT_OF_TOLERANCE',
+      `The ${label} timestamp is ${age} s old, over the ${tolerance} s tolerance. ` +
+        'Either this is a replay of an old delivery, or this server\'s clock is ahead by about that much (check NTP).',
+    );
+  }
+  if (-age > tolerance) {
+    throw new WebhookError(
+      'TIMESTAMP_OUT_OF_TOLERANCE',
+      `The ${label} timestamp is ${-age} s in the future, over the ${tolerance} s tolerance. ` +
+        'This server\'s clock is probably behind by that much (check NTP), or the timestamp was forged.',
+    );
+  }
+}

@@ -1,0 +1,155 @@
+import { WebhookError } from '../errors/webhook-error.js';
+import type { HeaderSource, RawBody } from '../types/common.js';
+import type { StripeWebhookEvent } from '../types/stripe.js';
+import { bytesToText, toBytes } from '../util/bytes.js';
+import { readHeader } from '../util/headers.js';
+import { usableSecrets, whitespaceHint } from '../util/secrets.js';
+import { digestsEqual, hmacSha256 } from './hmac.js';
+import { checkTimestamp, type VerifyOptions } from './verify-options.js';
+
+const SIGNATURE_HEADER = 'stripe-signature';
+const V1_HEX = /^[0-9a-f]{64}$/;
+
+interface ParsedStripeHeader {
+  timestamp: number;
+  signatures: Buffer[];
+}
+
+/**
+ * Verifies a Stripe webhook (`Stripe-Signature: t=…,v1=…`) over the exact bytes received and returns the
+ * parsed event. Agrees with `Stripe.webhooks.constructEvent` on what it accepts, with these differences:
+ * timestamps too far in the future are refused, several secrets may be given, a `t=` that is not a
+ * non-negative integer is refused, bytes that are not valid UTF-8 are hashed as received (stripe-node
+ * re-encodes them), and the body must be an event object (thin events included). Throws
+ * {@link WebhookError} and nothing else.
+ *
+ * @example
+ * ```ts
+ * import { verifyStripeEvent } from 'hookguard';
+ * const event = verifyStripeEvent(rawBody, req.headers, { secret: process.env.STRIPE_WEBHOOK_SECRET! });
+ * if (event.type === 'checkout.session.completed') fulfil(event.data.object);
+ * ```
+ */
+export function verifyStripeEvent(
+  rawBody: RawBody,
+  headers: HeaderSource | string,
+  options: VerifyOptions,
+): StripeWebhookEvent {
+  const opts: Partial<VerifyOptions> = typeof options === 'object' && options !== null ? options : {};
+  const secrets = usableSecrets(opts.secret, 'Stripe');
+  const body = toBytes(rawBody);
+  const header = parseHeader(typeof headers === 'string' ? headers : readHeader(headers, SIGNATURE_HEADER));
+
+  const prefix = `${header.timestamp}.`;
+  let matched = false;
+  for (const secret of secrets) {
+    const expected = hmacSha256(secret.value, prefix, body);
+    // Every v1 is compared (no early exit on the first match) so timing does not reveal which matched.
+    for (const received of header.signatures) matched = digestsEqual(expected, received) || matched;
+    if (matched) break;
+  }
+  if (!matched) {
+    const tried = secrets.length === 1 ? 'the configured secret' : `any of the ${secrets.length} configured secrets`;
+    throw new WebhookError(
+      'SIGNATURE_MISMATCH',
+      `No v1 signature in Stripe-Signature matches the raw body under ${tried}.` +
+        whitespaceHint(secrets) +
+        " Check that the secret is this endpoint's signing secret (whsec_…, each endpoint and each `stripe listen` " +
+        'session has its own) and that the body is the raw bytes: a JSON parser that ran first changes them.',
+    );
+  }
+  checkTimestamp(header.timestamp, opts.toleranceSeconds, opts.now, 'Stripe-Signature');
+  return parseEvent(body);
+}
+
+/**
+ * Reads `t=…,v1=…` the way stripe-node does (split on "," then "=", last `t` wins, `v0` ignored), so the
+ * same headers pass and fail, but refuses a `t` that is not a non-negative integer: stripe-node would
+ * hash "NaN." and skip its time check.
+ */
+function parseHeader(value: string | readonly string[] | undefined): ParsedStripeHeader {
+  if (value === undefined || value === '') {
+    throw new WebhookError(
+      'MISSING_SIGNATURE',
+      'The Stripe-Signature header is missing. Is this request from Stripe, and does the proxy in front keep the header?',
+    );
+  }
+  if (typeof value !== 'string') {
+    if (value.length !== 1 || value[0] === undefined) {
+      throw new WebhookError('MALFORMED_SIGNATURE', 'The Stripe-Signature header was sent more than once.');
+    }
+    return parseHeader(value[0]);
+  }
+  let rawTimestamp: string | undefined;
+  let sawTimestamp = false;
+  const signatures: Buffer[] = [];
+  let emptySignature = false;
+  let otherSchemes = 0;
+  for (const item of value.split(',')) {
+    const parts = item.split('=');
+    const key = parts[0];
+    const part = parts[1];
+    if (key === 't') {
+      sawTimestamp = true;
+      rawTimestamp = part;
+    } else if (key === 'v1') {
+      // stripe-node throws on an empty v1 even when another v1 matches; refusing keeps us in step.
+      if (part === undefined || part === '') emptySignature = true;
+      else if (V1_HEX.test(part)) signatures.push(Buffer.from(part, 'hex'));
+      else signatures.push(Buffer.alloc(0)); // a v1 that can never match, like a wrong-length string
+    } else {
+      otherSchemes++;
+    }
+  }
+  if (!sawTimestamp) {
+    throw new WebhookError(
+      'MISSING_TIMESTAMP',
+      'The Stripe-Signature header has no t= timestamp (expected "t=<unix seconds>,v1=<hex>").',
+    );
+  }
+  const timestamp = parseTimestamp(rawTimestamp);
+  if (timestamp === undefined) {
+    throw new WebhookError(
+      'MALFORMED_SIGNATURE',
+      'The t= value in Stripe-Signature is not a unix time in seconds (expected "t=<unix seconds>,v1=<hex>").',
+    );
+  }
+  if (emptySignature) {
+    throw new WebhookError('MALFORMED_SIGNATURE', 'The Stripe-Signature header has an empty v1= entry.');
+  }
+  if (signatures.length === 0) {
+    throw new WebhookError(
+      'MALFORMED_SIGNATURE',
+      otherSchemes > 0
+        ? 'The Stripe-Signature header has no v1 signature (v0 and other schemes are not accepted).'
+        : 'The Stripe-Signature header has no v1 signature (expected "t=<unix seconds>,v1=<hex>").',
+    );
+  }
+  return { timestamp, signatures };
+}
+
+function parseTimestamp(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  // parseInt as stripe-node uses it: the signed prefix is the parsed number, not the raw text.
+  const parsed = Number.parseInt(raw, 10);
+  // -1 is stripe-node's "no timestamp" sentinel; every negative and NaN is refused here.
+  return Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
+}
+
+function parseEvent(body: Uint8Array): StripeWebhookEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytesToText(body));
+  } catch {
+    // No `cause`: V8's SyntaxError message quotes part of the body, and errors must not carry payloads.
+    throw new WebhookError('INVALID_JSON', 'The Stripe webhook body is signed but is not valid JSON.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new WebhookError('INVALID_PAYLOAD', 'The Stripe webhook body is JSON but not an object.');
+  }
+  const event = parsed as Record<string, unknown>;
+  if (typeof event.id !== 'string' || typeof event.type !== 'string') {
+    throw new WebhookError('INVALID_PAYLOAD', 'The Stripe webhook body lacks a string "id" and "type".');
+  }
+  return parsed as StripeWebhookEvent;
+}
