@@ -17,6 +17,25 @@ export interface MemoryDedupStoreOptions {
 }
 
 /**
+ * The in-memory store: a {@link DedupStore} whose calls answer synchronously, with its current `size`.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryDedupStore, type MemoryDedupStore } from 'hookguard';
+ * const store: MemoryDedupStore = createMemoryDedupStore();
+ * console.log(store.size);
+ * ```
+ */
+export interface MemoryDedupStore extends DedupStore {
+  /** Keys held now (completed and in flight). */
+  readonly size: number;
+  claim(key: string, leaseMs: number): ClaimResult;
+  complete(key: string, token: string, ttlMs: number): void;
+  release(key: string, token: string): void;
+  close(): void;
+}
+
+/**
  * A live claim. Completed keys are stored as their bare expiry time (a number), which keeps the common
  * entry small; only in-flight keys need an object.
  */
@@ -46,9 +65,7 @@ const SWEEP_PER_CLAIM = 2;
  * if (claim.status === 'claimed') await store.complete('stripe:evt_1', claim.token, 3 * 86_400_000);
  * ```
  */
-export function createMemoryDedupStore(
-  options: MemoryDedupStoreOptions = {},
-): DedupStore & { readonly size: number } {
+export function createMemoryDedupStore(options: MemoryDedupStoreOptions = {}): MemoryDedupStore {
   const maxEntries = normaliseMax(options.maxEntries);
   const now = options.now ?? Date.now;
   // A Map iterates in insertion order, so its first key is always the oldest: eviction and sweeping

@@ -11,8 +11,13 @@ import { boundedKey, field, idOf } from './bounded-key.js';
  * stripeDedupKey({ id: 'evt_123' }); // 'stripe:evt_123'
  * ```
  */
-export function stripeDedupKey(event: { id?: unknown }): string | undefined {
-  const snapshot = field(event, 'object') === 'v2.core.event' ? idOf(field(event, 'snapshot_event')) : undefined;
+export function stripeDedupKey(event: {
+  id?: unknown;
+  object?: unknown;
+  snapshot_event?: unknown;
+}): string | undefined {
+  const snapshot =
+    field(event, 'object') === 'v2.core.event' ? idOf(field(event, 'snapshot_event')) : undefined;
   const id = snapshot ?? idOf(field(event, 'id'));
   return id === undefined ? undefined : boundedKey('stripe', [id]);
 }

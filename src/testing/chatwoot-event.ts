@@ -15,7 +15,12 @@ const newId = (): number => nextId++;
 
 const ACCOUNT: ChatwootRef = { id: 1, name: 'Test Account' };
 const INBOX: ChatwootRef = { id: 1, name: 'Test Inbox' };
-const CONTACT: ChatwootSender = { id: 1, name: 'Test Contact', email: 'contact@example.com', type: 'contact' };
+const CONTACT: ChatwootSender = {
+  id: 1,
+  name: 'Test Contact',
+  email: 'contact@example.com',
+  type: 'contact',
+};
 
 function conversation(accountId: number): ChatwootConversation {
   const id = newId() % 100_000;
@@ -78,7 +83,11 @@ function defaults(name: ChatwootEventName): Record<string, unknown> {
     case 'conversation_created':
     case 'conversation_opened':
     case 'conversation_resolved':
-      return { event: name, ...conversation(accountId), ...(name === 'conversation_resolved' ? { status: 'resolved' } : {}) };
+      return {
+        event: name,
+        ...conversation(accountId),
+        ...(name === 'conversation_resolved' ? { status: 'resolved' } : {}),
+      };
     case 'conversation_updated':
     case 'conversation_status_changed':
       return {

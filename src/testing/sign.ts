@@ -89,7 +89,11 @@ export interface SignStripeOptions {
  * const { body, headers } = signStripePayload(stripeEvent('checkout.session.completed'), 'whsec_test');
  * ```
  */
-export function signStripePayload(body: string | object, secret: string, options: SignStripeOptions = {}): SignedPayload {
+export function signStripePayload(
+  body: string | object,
+  secret: string,
+  options: SignStripeOptions = {},
+): SignedPayload {
   const text = serialise(body);
   const timestamp = Math.floor(options.timestamp ?? nowSeconds());
   const signature = hmacSha256(secret, `${timestamp}.`, Buffer.from(text, 'utf8')).toString('hex');

@@ -3,6 +3,7 @@ import { safeTruncate } from './safe-truncate.js';
 
 const PREVIEW_LENGTH = 30;
 // Control characters (newlines included) would let a message forge extra log lines.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
 /**
@@ -26,9 +27,11 @@ export function describeChatwootEvent(payload: unknown): string {
     if (typeof type === 'string') parts.push(clean(type, 20));
     if (field(payload, 'private') === true) parts.push('private');
     pushId(parts, 'conv', field(field(payload, 'conversation'), 'id'));
-    const content = field(payload, 'content') ?? field(field(payload, 'message'), 'content');
+    const own = field(payload, 'content');
+    const content = own === undefined ? field(field(payload, 'message'), 'content') : own;
     // Only the head of a long message can reach the preview; slicing first keeps huge contents cheap.
-    if (typeof content === 'string') parts.push(`"${clean(content.slice(0, 8 * PREVIEW_LENGTH), PREVIEW_LENGTH)}"`);
+    if (typeof content === 'string')
+      parts.push(`"${clean(content.slice(0, 8 * PREVIEW_LENGTH), PREVIEW_LENGTH)}"`);
     else if (content === null) parts.push('(no text)');
   } else if (event.startsWith('conversation_')) {
     const conversation = field(payload, 'id') === undefined ? field(payload, 'conversation') : payload;

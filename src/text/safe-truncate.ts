@@ -29,7 +29,11 @@ let segmenter: Intl.Segmenter | undefined;
  * safeTruncate('Hello there, how are you?', 12); // 'Hello the...'
  * ```
  */
-export function safeTruncate(value: unknown, maxLength: number = DEFAULT_MAX_LENGTH, options?: TruncateOptions): string {
+export function safeTruncate(
+  value: unknown,
+  maxLength: number = DEFAULT_MAX_LENGTH,
+  options?: TruncateOptions,
+): string {
   const text = stringify(value);
   const limit = normaliseLimit(maxLength, DEFAULT_MAX_LENGTH);
   if (text.length <= limit) return text;
@@ -43,7 +47,7 @@ export function safeTruncate(value: unknown, maxLength: number = DEFAULT_MAX_LEN
  * @example
  * ```ts
  * import { safeTruncateBytes } from 'hookguard';
- * safeTruncateBytes('naïve café', 8); // 'naïve...' (8 bytes)
+ * safeTruncateBytes('naïve café', 9); // 'naïve...' (9 bytes: ï takes two)
  * ```
  */
 export function safeTruncateBytes(value: unknown, maxBytes: number, options?: TruncateOptions): string {

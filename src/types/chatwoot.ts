@@ -174,11 +174,14 @@ export interface ChatwootConversation {
  * const isUserInput = (e: ChatwootMessageEvent) => e.message_type === 'incoming' && !e.private;
  * ```
  */
-export interface ChatwootMessageEvent<N extends 'message_created' | 'message_updated' = 'message_created' | 'message_updated'> {
+export interface ChatwootMessageEvent<
+  N extends 'message_created' | 'message_updated' = 'message_created' | 'message_updated',
+> {
   event: N;
   id?: number | null;
   content?: string | null;
-  content_type?: 'text' | 'input_select' | 'cards' | 'form' | 'input_email' | 'input_csat' | (string & {}) | null;
+  content_type?:
+    'text' | 'input_select' | 'cards' | 'form' | 'input_email' | 'input_csat' | (string & {}) | null;
   content_attributes?: Record<string, unknown> | null;
   message_type?: 'incoming' | 'outgoing' | 'template' | (string & {}) | null;
   private?: boolean | null;
@@ -232,7 +235,8 @@ export interface ChatwootConversationEvent<
  * ```
  */
 export interface ChatwootTypingEvent<
-  N extends 'conversation_typing_on' | 'conversation_typing_off' = 'conversation_typing_on' | 'conversation_typing_off',
+  N extends 'conversation_typing_on' | 'conversation_typing_off' =
+    'conversation_typing_on' | 'conversation_typing_off',
 > {
   event: N;
   conversation?: ChatwootConversation | null;
@@ -250,8 +254,9 @@ export interface ChatwootTypingEvent<
  * const email = (e: ChatwootContactEvent) => e.email ?? undefined;
  * ```
  */
-export interface ChatwootContactEvent<N extends 'contact_created' | 'contact_updated' = 'contact_created' | 'contact_updated'>
-  extends ChatwootSender {
+export interface ChatwootContactEvent<
+  N extends 'contact_created' | 'contact_updated' = 'contact_created' | 'contact_updated',
+> extends ChatwootSender {
   event: N;
   account?: ChatwootRef | null;
   changed_attributes?: ChatwootChangedAttributes | null;

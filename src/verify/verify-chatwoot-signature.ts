@@ -166,7 +166,8 @@ function hintTimestampScheme(
 }
 
 function mismatch(secrets: readonly UsableSecret[], covered: string, hint: string): WebhookError {
-  const tried = secrets.length === 1 ? 'the configured secret' : `any of the ${secrets.length} configured secrets`;
+  const tried =
+    secrets.length === 1 ? 'the configured secret' : `any of the ${secrets.length} configured secrets`;
   return new WebhookError(
     'SIGNATURE_MISMATCH',
     `X-Chatwoot-Signature does not match an HMAC-SHA256 of ${covered} under ${tried}.${hint}` +

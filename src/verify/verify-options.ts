@@ -55,14 +55,14 @@ export function checkTimestamp(
     throw new WebhookError(
       'TIMESTAMP_OUT_OF_TOLERANCE',
       `The ${label} timestamp is ${age} s old, over the ${tolerance} s tolerance. ` +
-        'Either this is a replay of an old delivery, or this server\'s clock is ahead by about that much (check NTP).',
+        "Either this is a replay of an old delivery, or this server's clock is ahead by about that much (check NTP).",
     );
   }
   if (-age > tolerance) {
     throw new WebhookError(
       'TIMESTAMP_OUT_OF_TOLERANCE',
       `The ${label} timestamp is ${-age} s in the future, over the ${tolerance} s tolerance. ` +
-        'This server\'s clock is probably behind by that much (check NTP), or the timestamp was forged.',
+        "This server's clock is probably behind by that much (check NTP), or the timestamp was forged.",
     );
   }
 }

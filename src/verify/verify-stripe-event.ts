@@ -49,7 +49,8 @@ export function verifyStripeEvent(
     if (matched) break;
   }
   if (!matched) {
-    const tried = secrets.length === 1 ? 'the configured secret' : `any of the ${secrets.length} configured secrets`;
+    const tried =
+      secrets.length === 1 ? 'the configured secret' : `any of the ${secrets.length} configured secrets`;
     throw new WebhookError(
       'SIGNATURE_MISMATCH',
       `No v1 signature in Stripe-Signature matches the raw body under ${tried}.` +

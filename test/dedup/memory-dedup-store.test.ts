@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryDedupStore, type ClaimResult } from '../../src/index.js';
+
+function clock(start = 1_000_000) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => (t += ms) };
+}
+
+function tokenOf(result: ClaimResult): string {
+  expect(result.status).toBe('claimed');
+  return (result as { token: string }).token;
+}
+
+describe('createMemoryDedupStore', () => {
+  it('claims a new key, reports in-flight while leased and duplicate once completed', () => {
+    const store = createMemoryDedupStore();
+    const token = tokenOf(store.claim('k', 1000));
+    expect(store.claim('k', 1000)).toEqual({ status: 'in-flight' });
+    store.complete('k', token, 60_000);
+    expect(store.claim('k', 1000)).toEqual({ status: 'duplicate' });
+    expect(store.size).toBe(1);
+  });
+
+  it('gives every claim its own token', () => {
+    const store = createMemoryDedupStore();
+    const a = tokenOf(store.claim('a', 1000));
+    const b = tokenOf(store.claim('b', 1000));
+    expect(a).not.toBe(b);
+  });
+
+  it('lets the next delivery claim a key whose lease expired (the worker crashed)', () => {
+    const c = clock();
+    const store = createMemoryDedupStore({ now: c.now });
+    const first = tokenOf(store.claim('k', 1000));
+    c.advance(999);
+    expect(store.claim('k', 1000)).toEqual({ status: 'in-flight' });
+    c.advance(1);
+    const second = tokenOf(store.claim('k', 1000));
+    expect(second).not.toBe(first);
+    // The crashed worker's late complete must not overwrite the new owner's claim.
+    store.complete('k', first, 60_000);
+    expect(store.claim('k', 1000)).toEqual({ status: 'in-flight' });
+    store.complete('k', second, 60_000);
+    expect(store.claim('k', 1000)).toEqual({ status: 'duplicate' });
+  });
+
+  it('forgets a completed key when its TTL expires', () => {
+    const c = clock();
+    const store = createMemoryDedupStore({ now: c.now });
+    store.complete('k', tokenOf(store.claim('k', 1000)), 5000);
+    c.advance(4999);
+    expect(store.claim('k', 1000)).toEqual({ status: 'duplicate' });
+    c.advance(1);
+    expect(store.claim('k', 1000).status).toBe('claimed');
+  });
+
+  it('ignores complete and release with a wrong token', () => {
+    const store = createMemoryDedupStore();
+    const token = tokenOf(store.claim('k', 60_000));
+    store.complete('k', 'not-the-token', 60_000);
+    expect(store.claim('k', 1000)).toEqual({ status: 'in-flight' });
+    store.release('k', 'not-the-token');
+    expect(store.claim('k', 1000)).toEqual({ status: 'in-flight' });
+    store.complete('k', token, 60_000);
+    // Once completed, a release (even with the old token) does not reopen the key.
+    store.release('k', token);
+    expect(store.claim('k', 1000)).toEqual({ status: 'duplicate' });
+  });
+
+  it('lets a released key be claimed again at once', () => {
+    const store = createMemoryDedupStore();
+    const token = tokenOf(store.claim('k', 60_000));
+    store.release('k', token);
+    expect(store.size).toBe(0);
+    expect(store.claim('k', 60_000).status).toBe('claimed');
+  });
+
+  it('complete and release of an unknown key do nothing', () => {
+    const store = createMemoryDedupStore();
+    store.complete('nope', 'm1', 1000);
+    store.release('nope', 'm1');
+    expect(store.size).toBe(0);
+  });
+
+  it('after 1,000,000 distinct keys with maxEntries 1000, keeps exactly the last 1000 as duplicates', () => {
+    const store = createMemoryDedupStore({ maxEntries: 1000 });
+    const total = 1_000_000;
+    for (let i = 0; i < total; i++) {
+      const claim = store.claim(`key-${i}`, 60_000) as { status: string; token: string };
+      store.complete(`key-${i}`, claim.token, 86_400_000);
+    }
+    expect(store.size).toBe(1000);
+    for (let i = total - 1000; i < total; i++) {
+      expect(store.claim(`key-${i}`, 60_000), `key-${i}`).toEqual({ status: 'duplicate' });
+    }
+    // The oldest were forgotten, one by one, not all at once.
+    expect(store.claim(`key-${total - 1001}`, 60_000).status).toBe('claimed');
+  });
+
+  it('evicts the oldest first, never clears everything (the seed code did at 1000)', () => {
+    const store = createMemoryDedupStore({ maxEntries: 3 });
+    for (const key of ['a', 'b', 'c', 'd']) {
+      const claim = store.claim(key, 60_000) as { token: string };
+      store.complete(key, claim.token, 60_000);
+    }
+    expect(store.size).toBe(3);
+    expect(store.claim('b', 1).status).toBe('duplicate');
+    expect(store.claim('c', 1).status).toBe('duplicate');
+    expect(store.claim('d', 1).status).toBe('duplicate');
+    expect(store.claim('a', 1).status).toBe('claimed');
+  });
+
+  it('sweeps expired entries from the old end, so memory shrinks without reaching the cap', () => {
+    const c = clock();
+    const store = createMemoryDedupStore({ now: c.now });
+    for (let i = 0; i < 100; i++) {
+      const claim = store.claim(`old-${i}`, 60_000) as { token: string };
+      store.complete(`old-${i}`, claim.token, 1000);
+    }
+    expect(store.size).toBe(100);
+    c.advance(1000);
+    for (let i = 0; i < 60; i++) store.claim(`new-${i}`, 60_000);
+    // Each claim sweeps up to two expired entries: 100 old ones gone after 50 claims.
+    expect(store.size).toBe(60);
+  });
+
+  it('refuses a nonsensical cap', () => {
+    expect(() => createMemoryDedupStore({ maxEntries: 0 })).toThrow(RangeError);
+    expect(() => createMemoryDedupStore({ maxEntries: Number.NaN })).toThrow(RangeError);
+  });
+
+  it('close() forgets everything', () => {
+    const store = createMemoryDedupStore();
+    store.claim('k', 1000);
+    store.close?.();
+    expect(store.size).toBe(0);
+  });
+});

@@ -1,0 +1,61 @@
+import type Stripe from 'stripe';
+import { describe, expectTypeOf, it } from 'vitest';
+import {
+  chatwootDedupKey,
+  createMemoryDedupStore,
+  verifyChatwootSignature,
+  verifyStripeEvent,
+  type ChatwootEvent,
+  type ChatwootMessageEvent,
+  type ClaimResult,
+  type DedupStore,
+  type StripeThinEvent,
+  type StripeWebhookEvent,
+  type WebhookErrorCode,
+} from '../../src/index.js';
+import { chatwootEvent, stripeEvent } from '../../src/testing/index.js';
+
+describe('types of hookguard', () => {
+  it('verifyStripeEvent returns classic or thin events, and narrowing by type reaches data.object', () => {
+    expectTypeOf(verifyStripeEvent).returns.toEqualTypeOf<StripeWebhookEvent>();
+    const event = {} as StripeWebhookEvent;
+    if (event.type === 'checkout.session.completed') {
+      expectTypeOf(event.data.object).toEqualTypeOf<Stripe.Checkout.Session>();
+    }
+    if (event.object === 'v2.core.event') expectTypeOf(event).toEqualTypeOf<StripeThinEvent>();
+  });
+
+  it('verifyChatwootSignature takes only the two schemes', () => {
+    expectTypeOf(verifyChatwootSignature).returns.toEqualTypeOf<{
+      secretIndex: number;
+      timestamp: number | undefined;
+      deliveryId: string | undefined;
+    }>();
+    // @ts-expect-error unknown scheme
+    expectTypeOf(verifyChatwootSignature).toBeCallableWith('', {}, { secret: 's', scheme: 'hmac' });
+  });
+
+  it('the memory store is a DedupStore with a size', () => {
+    const store = createMemoryDedupStore();
+    expectTypeOf(store).toExtend<DedupStore>();
+    expectTypeOf(store.size).toEqualTypeOf<number>();
+    expectTypeOf<ClaimResult['status']>().toEqualTypeOf<'claimed' | 'duplicate' | 'in-flight'>();
+    expectTypeOf(chatwootDedupKey).returns.toEqualTypeOf<string | undefined>();
+  });
+
+  it('ChatwootEvent narrows by event name', () => {
+    const e = {} as ChatwootEvent;
+    if (e.event === 'message_created')
+      expectTypeOf(e).toEqualTypeOf<ChatwootMessageEvent<'message_created'>>();
+    expectTypeOf<'STORE_UNAVAILABLE'>().toExtend<WebhookErrorCode>();
+  });
+});
+
+describe('types of hookguard/testing', () => {
+  it('builders return the narrowed payload types', () => {
+    expectTypeOf(chatwootEvent('message_created')).toEqualTypeOf<ChatwootMessageEvent<'message_created'>>();
+    expectTypeOf(stripeEvent('invoice.paid').data.object).toEqualTypeOf<Stripe.Invoice>();
+    // @ts-expect-error not a Chatwoot event name
+    expectTypeOf(chatwootEvent).toBeCallableWith('message_deleted');
+  });
+});
