@@ -1,0 +1,120 @@
+// Packs hookguard as npm would publish it, installs the tarball into a scratch project beside a copy of
+// nothing else (no stripe), and uses both entry points from ESM, from CJS and from TypeScript under
+// node16, bundler and node10 resolution.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = resolve(import.meta.dirname, '../..');
+let project = '';
+
+function node(args: string[]): string {
+  return execFileSync(process.execPath, args, { cwd: project, encoding: 'utf8' }).trim();
+}
+
+beforeAll(() => {
+  project = mkdtempSync(join(tmpdir(), 'hookguard-consumer-'));
+  // `npm pack` runs the prepack build, so the tarball holds what this commit builds.
+  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', project], {
+    cwd: repo,
+    encoding: 'utf8',
+  });
+  const tarball = packed.trim().split('\n').pop()!;
+  mkdirSync(join(project, 'node_modules'));
+  execFileSync('tar', ['-xzf', join(project, tarball), '-C', join(project, 'node_modules')]);
+  renameSync(join(project, 'node_modules/package'), join(project, 'node_modules/hookguard'));
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+}, 120_000);
+
+afterAll(() => {
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+
+describe('the packed package', () => {
+  it('ships only the build, README, CHANGELOG and LICENSE', () => {
+    const files = readdirSync(join(project, 'node_modules/hookguard')).sort();
+    expect(files).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'package.json']);
+  });
+
+  it('imports both entry points from ESM, without stripe installed', () => {
+    const out = node([
+      '--input-type=module',
+      '-e',
+      `import { verifyChatwootSignature, createMemoryDedupStore } from 'hookguard';
+       import { signChatwootPayload, chatwootEvent } from 'hookguard/testing';
+       const s = signChatwootPayload(chatwootEvent('message_created'), 'k');
+       const v = verifyChatwootSignature(s.body, s.headers, { secret: 'k' });
+       console.log(v.secretIndex, createMemoryDedupStore().size);`,
+    ]);
+    expect(out).toBe('0 0');
+  });
+
+  it('requires both entry points from CJS, sharing one core (a brand check passes across them)', () => {
+    const out = node([
+      '-e',
+      `const core = require('hookguard');
+       const testing = require('hookguard/testing');
+       const s = testing.signStripePayload(testing.stripeEvent('invoice.paid'), 'whsec_k');
+       const e = core.verifyStripeEvent(s.body, s.headers, { secret: 'whsec_k' });
+       let code; try { core.verifyStripeEvent(s.body, s.headers, { secret: 'whsec_x' }); } catch (err) { code = core.isWebhookError(err) && err.code; }
+       console.log(e.type, code);`,
+    ]);
+    expect(out).toBe('invoice.paid SIGNATURE_MISMATCH');
+  });
+
+  it.each(['node16', 'bundler', 'node10'])('type-checks a consumer under %s resolution', (resolution) => {
+    // Types of the Stripe half come from the user's own stripe install; link the repo's for this check.
+    const modules = join(project, 'node_modules');
+    for (const dep of ['stripe', '@types']) {
+      try {
+        symlinkSync(join(repo, 'node_modules', dep), join(modules, dep), 'dir');
+      } catch {
+        // already linked by a previous case
+      }
+    }
+    const module = resolution === 'node16' ? 'node16' : resolution === 'bundler' ? 'esnext' : 'commonjs';
+    writeFileSync(
+      join(project, `tsconfig.${resolution}.json`),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          module,
+          moduleResolution: resolution,
+          target: 'es2022',
+          types: ['node'],
+          // stripe's CJS types are `export =`: like stripe-node's own README, CJS projects need esModuleInterop.
+          ...(resolution === 'node10' ? { esModuleInterop: true } : {}),
+        },
+        files: [`consumer.${resolution}.ts`],
+      }),
+    );
+    writeFileSync(
+      join(project, `consumer.${resolution}.ts`),
+      `import { verifyStripeEvent, createMemoryDedupStore, type WebhookErrorCode } from 'hookguard';
+       import { stripeEvent } from 'hookguard/testing';
+       const event = verifyStripeEvent('{}', 't=1,v1=00', { secret: 'whsec' });
+       if (event.type === 'checkout.session.completed') {
+         const amount: number | null = event.data.object.amount_total;
+         void amount;
+       }
+       const code: WebhookErrorCode = 'SIGNATURE_MISMATCH';
+       const status: 'claimed' | 'duplicate' | 'in-flight' = createMemoryDedupStore().claim('k', 1).status;
+       const id: string = stripeEvent('invoice.paid').data.object.id;
+       export { code, status, id };
+      `,
+    );
+    const tsc = join(repo, 'node_modules/typescript/bin/tsc');
+    const result = (() => {
+      try {
+        return node([tsc, '-p', `tsconfig.${resolution}.json`]);
+      } catch (err) {
+        return String((err as { stdout?: string }).stdout ?? err);
+      }
+    })();
+    expect(result).toBe('');
+  });
+});
