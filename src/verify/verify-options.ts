@@ -22,7 +22,15 @@ export interface VerifyOptions {
   now?: () => number;
 }
 
-/** Default tolerance: both Stripe and Chatwoot recommend about five minutes. */
+/**
+ * Default timestamp tolerance in seconds: both Stripe and Chatwoot recommend about five minutes.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TOLERANCE_SECONDS } from 'hookguard';
+ * const toleranceSeconds = DEFAULT_TOLERANCE_SECONDS * 2;
+ * ```
+ */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
 export function resolveTolerance(toleranceSeconds: number | undefined): number {
