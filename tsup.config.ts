@@ -1,11 +1,15 @@
 import { defineConfig } from 'tsup';
 
-// One build for every entry point, with code splitting, so `hookguard` and `hookguard/testing`
-// (and later the adapters) share a single copy of the core instead of each bundling their own.
+// One build for every entry point, with code splitting, so each subpath shares a single copy of the core
+// instead of bundling its own, and `hookguard/express` contains nothing of Fastify, Koa or the stores.
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
+    express: 'src/adapters/express.ts',
+    fastify: 'src/adapters/fastify.ts',
+    koa: 'src/adapters/koa.ts',
+    fetch: 'src/adapters/fetch.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -15,5 +19,5 @@ export default defineConfig({
   treeshake: true,
   target: 'node20',
   platform: 'node',
-  external: ['stripe'],
+  external: ['stripe', 'express', 'fastify', 'koa'],
 });

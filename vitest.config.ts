@@ -5,9 +5,11 @@ const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta
 
 export default defineConfig({
   resolve: {
-    // Examples and README snippets import the package by name; tests run them against the sources.
+    // Examples and README snippets import the package by name; tests run them against the sources
+    // (the same mapping as tsconfig.json "paths", which tsx uses for `npm run demo`).
     alias: [
       { find: /^hookguard\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^hookguard\/(express|fastify|koa|fetch)$/, replacement: src('adapters/$1.ts') },
       { find: /^hookguard$/, replacement: src('index.ts') },
     ],
   },

@@ -36,3 +36,18 @@ export type {
   ChatwootWebwidgetTriggeredEvent,
 } from './types/chatwoot.js';
 export type { StripeThinEvent, StripeWebhookEvent } from './types/stripe.js';
+
+export { createChatwootHandler, ignoreNonIncomingMessages } from './pipeline/create-chatwoot-handler.js';
+export type { ChatwootHandlers, ChatwootWebhookOptions } from './pipeline/create-chatwoot-handler.js';
+export { createStripeHandler } from './pipeline/create-stripe-handler.js';
+export type { StripeHandlers, StripeWebhookOptions } from './pipeline/create-stripe-handler.js';
+export type {
+  BodyReader,
+  Logger,
+  WebhookContext,
+  WebhookOptions,
+  WebhookOutcome,
+  WebhookRequest,
+  WebhookResponse,
+  WebhookResponseCode,
+} from './pipeline/types.js';

@@ -9,6 +9,12 @@ export interface UsableSecret {
   readonly index: number;
 }
 
+/** True when `secret` (one or a list) holds at least one non-blank string. */
+export function hasUsableSecret(secret: unknown): boolean {
+  const list: readonly unknown[] = Array.isArray(secret) ? secret : [secret];
+  return list.some((value) => typeof value === 'string' && !BLANK.test(value));
+}
+
 /**
  * Normalises `secret: string | string[]` into the non-blank secrets. Throws MISSING_SECRET when none is
  * usable: verification never silently passes without a secret (the seed code did).

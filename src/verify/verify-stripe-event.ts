@@ -60,7 +60,7 @@ export function verifyStripeEvent(
     );
   }
   checkTimestamp(header.timestamp, opts.toleranceSeconds, opts.now, 'Stripe-Signature');
-  return parseEvent(body);
+  return parseStripeEvent(body);
 }
 
 /**
@@ -137,7 +137,8 @@ function parseTimestamp(raw: string | undefined): number | undefined {
   return Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
 
-function parseEvent(body: Uint8Array): StripeWebhookEvent {
+/** Parses a Stripe body into an event (after verification, or unverified under allowUnsigned). */
+export function parseStripeEvent(body: Uint8Array): StripeWebhookEvent {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytesToText(body));

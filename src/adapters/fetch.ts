@@ -1,0 +1,82 @@
+import { WebhookError } from '../errors/webhook-error.js';
+import { bodyTooLarge } from '../pipeline/create-pipeline.js';
+import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
+import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
+import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+
+/**
+ * A Fetch-style route: Next.js route handlers, Hono (`c.req.raw`), Bun, Deno, Cloudflare-style workers.
+ *
+ * @example
+ * ```ts
+ * import type { FetchWebhookHandler } from 'hookguard/fetch';
+ * let POST: FetchWebhookHandler;
+ * ```
+ */
+export type FetchWebhookHandler = (request: Request) => Promise<Response>;
+
+/** Reads a Fetch body with the limit enforced while reading. */
+async function readWebBody(request: Request, maxBytes: number): Promise<Uint8Array> {
+  if (request.bodyUsed) {
+    throw new WebhookError(
+      'RAW_BODY_UNAVAILABLE',
+      'The request body was already read (request.json() or request.text() ran first). Pass the untouched Request.',
+    );
+  }
+  const declared = Number(request.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) throw bodyTooLarge(maxBytes);
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw bodyTooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function route(handle: (req: WebhookRequest) => Promise<WebhookResponse>): FetchWebhookHandler {
+  return async (request) => {
+    const answer = await handle({
+      method: request.method,
+      headers: request.headers,
+      body: (maxBytes) => readWebBody(request, maxBytes),
+    });
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  };
+}
+
+/**
+ * A `(Request) => Promise<Response>` for Chatwoot webhooks.
+ *
+ * @example
+ * ```ts
+ * // app/api/chatwoot/route.ts (Next.js)
+ * import { chatwootWebhook } from 'hookguard/fetch';
+ * export const POST = chatwootWebhook({ secret: process.env.CW_HMAC_SECRET, onEvent });
+ * ```
+ */
+export function chatwootWebhook(options: ChatwootWebhookOptions): FetchWebhookHandler {
+  return route(createChatwootHandler(options));
+}
+
+/**
+ * A `(Request) => Promise<Response>` for Stripe webhooks.
+ *
+ * @example
+ * ```ts
+ * // app/api/stripe/route.ts (Next.js)
+ * import { stripeWebhook } from 'hookguard/fetch';
+ * export const POST = stripeWebhook({ secret: process.env.STRIPE_WEBHOOK_SECRET, on: { 'invoice.paid': onPaid } });
+ * ```
+ */
+export function stripeWebhook(options: StripeWebhookOptions): FetchWebhookHandler {
+  return route(createStripeHandler(options));
+}

@@ -1,0 +1,133 @@
+import { chatwootDedupKey } from '../dedup/chatwoot-dedup-key.js';
+import { field } from '../dedup/bounded-key.js';
+import { WebhookError } from '../errors/webhook-error.js';
+import { describeChatwootEvent } from '../text/describe-chatwoot-event.js';
+import type { ChatwootEvent, ChatwootEventName } from '../types/chatwoot.js';
+import { bytesToText } from '../util/bytes.js';
+import { readSingleHeader } from '../util/headers.js';
+import { verifyChatwootSignature } from '../verify/verify-chatwoot-signature.js';
+import { createPipeline } from './create-pipeline.js';
+import type { WebhookContext, WebhookOptions, WebhookRequest, WebhookResponse } from './types.js';
+
+/**
+ * One handler per Chatwoot event name, each typed with that event's payload.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootHandlers } from 'hookguard';
+ * const on: ChatwootHandlers = { message_created: (event) => console.log(event.content) };
+ * ```
+ */
+export type ChatwootHandlers = {
+  [N in ChatwootEventName]?: (event: ChatwootEvent<N>, ctx: WebhookContext) => unknown;
+};
+
+/**
+ * Options for {@link createChatwootHandler} and the Chatwoot adapters.
+ *
+ * @example
+ * ```ts
+ * import type { ChatwootWebhookOptions } from 'hookguard';
+ * const options: ChatwootWebhookOptions = {
+ *   secret: process.env.CW_HMAC_SECRET,
+ *   on: { message_created: async (event) => console.log(event.content) },
+ * };
+ * ```
+ */
+export interface ChatwootWebhookOptions extends WebhookOptions<ChatwootEvent> {
+  /** Signature scheme; default `'chatwoot'` (see {@link verifyChatwootSignature}). */
+  scheme?: 'chatwoot' | 'legacy-body';
+  /** Handlers by event name; events without one go to `onEvent`, or are acknowledged and ignored. */
+  on?: ChatwootHandlers;
+  /**
+   * Events to acknowledge without processing. Default: `message_created` / `message_updated` that are not
+   * `incoming` or are `private`, so a bot never answers its own (or an agent's) messages in a loop.
+   */
+  ignore?: (event: ChatwootEvent) => boolean;
+}
+
+/**
+ * The default `ignore`: only incoming, public messages are user input; everything else about messages
+ * (the bot's own replies coming back as `outgoing`, agents' private notes, templates) is skipped.
+ *
+ * @example
+ * ```ts
+ * import { ignoreNonIncomingMessages } from 'hookguard';
+ * const ignore = (event: Parameters<typeof ignoreNonIncomingMessages>[0]) =>
+ *   ignoreNonIncomingMessages(event) || event.event === 'conversation_typing_on';
+ * ```
+ */
+export function ignoreNonIncomingMessages(event: ChatwootEvent): boolean {
+  if (event.event !== 'message_created' && event.event !== 'message_updated') return false;
+  // Relays that wrap the message put the fields under `message`.
+  const type = field(event, 'message_type') ?? field(field(event, 'message'), 'message_type');
+  const isPrivate = field(event, 'private') ?? field(field(event, 'message'), 'private');
+  // Inside conversation.messages[] the type is an integer; 0 is incoming.
+  const incoming = type === 'incoming' || type === 0;
+  return !incoming || isPrivate === true;
+}
+
+/**
+ * The framework-agnostic Chatwoot pipeline: verify, parse, ignore, dedupe, run your handler, answer.
+ * Adapters wrap it; use it directly for a framework hookguard has no adapter for.
+ *
+ * @example
+ * ```ts
+ * import { createChatwootHandler } from 'hookguard';
+ * const handle = createChatwootHandler({ secret: process.env.CW_HMAC_SECRET, onEvent: (e) => console.log(e.event) });
+ * const res = await handle({ method: 'POST', headers: req.headers, body: rawBody });
+ * ```
+ */
+export function createChatwootHandler(
+  options: ChatwootWebhookOptions,
+): (req: WebhookRequest) => Promise<WebhookResponse> {
+  const ignore = options.ignore ?? ignoreNonIncomingMessages;
+  const on = options.on ?? {};
+  return createPipeline<ChatwootEvent>(options, {
+    provider: 'chatwoot',
+    read(body, headers, verify) {
+      let deliveryId: string | undefined;
+      if (verify) {
+        const secret = options.secret ?? [];
+        ({ deliveryId } = verifyChatwootSignature(body, headers, {
+          secret,
+          ...(options.scheme === undefined ? {} : { scheme: options.scheme }),
+          ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }),
+          ...(options.now === undefined ? {} : { now: options.now }),
+        }));
+      } else {
+        const header = readSingleHeader(headers, 'x-chatwoot-delivery');
+        deliveryId =
+          typeof header === 'string' && header.length > 0 && header.length <= 256 ? header : undefined;
+      }
+      return { event: parseChatwootBody(body), deliveryId };
+    },
+    eventName: (event) => event.event,
+    defaultKey: (event, headers) => chatwootDedupKey(event, headers),
+    handlerFor(event) {
+      const specific = Object.hasOwn(on, event.event) ? on[event.event] : undefined;
+      return (
+        (specific as ((event: ChatwootEvent, ctx: WebhookContext) => unknown) | undefined) ?? options.onEvent
+      );
+    },
+    ignore,
+    describe: describeChatwootEvent,
+  });
+}
+
+function parseChatwootBody(body: Uint8Array): ChatwootEvent {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytesToText(body));
+  } catch {
+    // No `cause`: V8's SyntaxError quotes part of the body.
+    throw new WebhookError('INVALID_JSON', 'The Chatwoot webhook body is not valid JSON.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new WebhookError('INVALID_PAYLOAD', 'The Chatwoot webhook body is JSON but not an object.');
+  }
+  if (typeof (parsed as { event?: unknown }).event !== 'string') {
+    throw new WebhookError('INVALID_PAYLOAD', 'The Chatwoot webhook body has no "event" name.');
+  }
+  return parsed as ChatwootEvent;
+}

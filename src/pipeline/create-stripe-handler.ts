@@ -1,0 +1,82 @@
+import type Stripe from 'stripe';
+import { stripeDedupKey } from '../dedup/stripe-dedup-key.js';
+import { safeTruncate } from '../text/safe-truncate.js';
+import type { StripeThinEvent, StripeWebhookEvent } from '../types/stripe.js';
+import { parseStripeEvent, verifyStripeEvent } from '../verify/verify-stripe-event.js';
+import { createPipeline } from './create-pipeline.js';
+import type { WebhookContext, WebhookOptions, WebhookRequest, WebhookResponse } from './types.js';
+
+/**
+ * One handler per Stripe event type, each receiving the event narrowed to that type (so
+ * `on['checkout.session.completed']` gets a `Stripe.Checkout.Session` in `data.object`). Thin event types
+ * (`v1.…`, `v2.…`) receive a {@link StripeThinEvent}.
+ *
+ * @example
+ * ```ts
+ * import type { StripeHandlers } from 'hookguard';
+ * const on: StripeHandlers = {
+ *   'checkout.session.completed': (event) => console.log(event.data.object.amount_total),
+ * };
+ * ```
+ */
+export type StripeHandlers = {
+  [T in Stripe.Event['type']]?: (event: Extract<Stripe.Event, { type: T }>, ctx: WebhookContext) => unknown;
+} & {
+  [T in StripeThinEvent['type']]?: (event: StripeThinEvent, ctx: WebhookContext) => unknown;
+};
+
+/**
+ * Options for {@link createStripeHandler} and the Stripe adapters.
+ *
+ * @example
+ * ```ts
+ * import type { StripeWebhookOptions } from 'hookguard';
+ * const options: StripeWebhookOptions = {
+ *   secret: process.env.STRIPE_WEBHOOK_SECRET,
+ *   on: { 'invoice.paid': async (event) => console.log(event.data.object.id) },
+ * };
+ * ```
+ */
+export interface StripeWebhookOptions extends WebhookOptions<StripeWebhookEvent> {
+  /** Handlers by event type; events without one go to `onEvent`, or are acknowledged and ignored. */
+  on?: StripeHandlers;
+}
+
+/**
+ * The framework-agnostic Stripe pipeline: verify, parse, dedupe on the event id, run your handler, answer.
+ * Adapters wrap it; use it directly for a framework hookguard has no adapter for.
+ *
+ * @example
+ * ```ts
+ * import { createStripeHandler } from 'hookguard';
+ * const handle = createStripeHandler({ secret: process.env.STRIPE_WEBHOOK_SECRET, onEvent: (e) => console.log(e.type) });
+ * const res = await handle({ method: 'POST', headers: req.headers, body: rawBody });
+ * ```
+ */
+export function createStripeHandler(
+  options: StripeWebhookOptions,
+): (req: WebhookRequest) => Promise<WebhookResponse> {
+  const on = (options.on ?? {}) as Record<
+    string,
+    ((event: StripeWebhookEvent, ctx: WebhookContext) => unknown) | undefined
+  >;
+  return createPipeline<StripeWebhookEvent>(options, {
+    provider: 'stripe',
+    read(body, headers, verify) {
+      const event = verify
+        ? verifyStripeEvent(body, headers, {
+            secret: options.secret ?? [],
+            ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }),
+            ...(options.now === undefined ? {} : { now: options.now }),
+          })
+        : parseStripeEvent(body);
+      // Stripe sends no delivery id; the event id is what identifies a delivery.
+      return { event, deliveryId: undefined };
+    },
+    eventName: (event) => event.type,
+    defaultKey: (event) => stripeDedupKey(event),
+    handlerFor: (event) => (Object.hasOwn(on, event.type) ? on[event.type] : undefined) ?? options.onEvent,
+    ignore: () => false,
+    describe: (event) => `${safeTruncate(event.type, 80)} ${safeTruncate(event.id, 80)}`,
+  });
+}

@@ -1,0 +1,151 @@
+import type { WebhookErrorCode } from '../errors/webhook-error.js';
+import type { DedupStore } from '../dedup/dedup-store.js';
+import type { HeaderSource, RawBody } from '../types/common.js';
+
+/**
+ * Where log lines go: pino, console and most loggers fit (`logger.info(obj, msg)`). `debug` is optional.
+ *
+ * @example
+ * ```ts
+ * import type { Logger } from 'hookguard';
+ * const logger: Logger = console;
+ * ```
+ */
+export interface Logger {
+  debug?(obj: Record<string, unknown>, msg?: string): void;
+  info(obj: Record<string, unknown>, msg?: string): void;
+  warn(obj: Record<string, unknown>, msg?: string): void;
+  error(obj: Record<string, unknown>, msg?: string): void;
+}
+
+/**
+ * Reads the body, refusing it (with a `BODY_TOO_LARGE` {@link WebhookError}) as soon as it passes
+ * `maxBytes`. Adapters pass one so the limit is enforced while reading, not after.
+ *
+ * @example
+ * ```ts
+ * import type { BodyReader } from 'hookguard';
+ * const reader: BodyReader = async () => Buffer.from('{}');
+ * ```
+ */
+export type BodyReader = (maxBytes: number) => Promise<RawBody>;
+
+/**
+ * A request as the pipeline sees it. `body` is the raw bytes, or a {@link BodyReader} that the pipeline
+ * calls only after the method check, with the body limit.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookRequest } from 'hookguard';
+ * const req: WebhookRequest = { method: 'POST', headers: {}, body: '{"event":"message_created"}' };
+ * ```
+ */
+export interface WebhookRequest {
+  method: string;
+  headers: HeaderSource;
+  body: RawBody | BodyReader | undefined;
+}
+
+/**
+ * What to answer: a status, headers and a small JSON body.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookResponse } from 'hookguard';
+ * const ok: WebhookResponse = { status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };
+ * ```
+ */
+export interface WebhookResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Codes that appear in response bodies: every {@link WebhookErrorCode}, plus the two answers that are not
+ * errors of the request itself.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookResponseCode } from 'hookguard';
+ * const code: WebhookResponseCode = 'IN_FLIGHT';
+ * ```
+ */
+export type WebhookResponseCode = WebhookErrorCode | 'METHOD_NOT_ALLOWED' | 'IN_FLIGHT';
+
+/**
+ * Handed to your handlers with the event.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookContext } from 'hookguard';
+ * const handler = (_event: unknown, ctx: WebhookContext) => ctx.log.info({ key: ctx.key }, 'working');
+ * ```
+ */
+export interface WebhookContext {
+  provider: 'chatwoot' | 'stripe';
+  /** The dedup key of this delivery, when it has one. */
+  key: string | undefined;
+  /** `X-Chatwoot-Delivery` for Chatwoot; undefined for Stripe, which sends no delivery id. */
+  deliveryId: string | undefined;
+  headers: HeaderSource;
+  /** The configured logger, with provider, event, key and delivery id added to every line. */
+  log: Logger;
+}
+
+/**
+ * One summary per request, for metrics.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookOutcome } from 'hookguard';
+ * const onOutcome = (o: WebhookOutcome) => console.log(o.provider, o.result, o.status, o.durationMs);
+ * ```
+ */
+export interface WebhookOutcome {
+  provider: 'chatwoot' | 'stripe';
+  result: 'processed' | 'duplicate' | 'in-flight' | 'ignored' | 'rejected' | 'failed';
+  status: number;
+  code?: WebhookResponseCode;
+  event?: string;
+  key?: string;
+  durationMs: number;
+}
+
+/**
+ * Options shared by {@link createChatwootHandler}, {@link createStripeHandler} and every adapter.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookOptions } from 'hookguard';
+ * const common: Omit<WebhookOptions<unknown>, 'secret'> = { leaseMs: 30_000, ackAfterMs: 4_000 };
+ * ```
+ */
+export interface WebhookOptions<E> {
+  /** Signing secret(s). Undefined or blank without `allowUnsigned` answers 500 `MISSING_SECRET` to every request. */
+  secret: string | readonly string[] | undefined;
+  /** Accept unsigned requests when no secret is set (local development only). Default false. */
+  allowUnsigned?: boolean;
+  /** Signed-timestamp window in seconds, both directions; default 300; 0 turns it off. */
+  toleranceSeconds?: number;
+  /** Clock in milliseconds, for the timestamp check. */
+  now?: () => number;
+  /** Where processed events are remembered; default a new in-memory store; `false` turns dedup off. */
+  store?: DedupStore | false;
+  /** How long a completed event is remembered; default 3 days (Stripe retries for up to 3 days). */
+  dedupTtlMs?: number;
+  /** How long a claim lasts before another delivery may take over (a crashed worker); default 60 s. Keep it above your slowest handler. */
+  leaseMs?: number;
+  /** Largest body accepted, enforced while reading; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Answer 202 once the handler has run this long and keep processing (Chatwoot gives up after 5 s). */
+  ackAfterMs?: number;
+  /** Your own dedup key; default the provider's (`chatwootDedupKey`, `stripeDedupKey`). */
+  dedupKey?: (event: E, ctx: WebhookContext) => string | undefined;
+  /** Called for every event that has no handler in `on`. */
+  onEvent?: (event: E, ctx: WebhookContext) => unknown;
+  /** Log lines; default silent. */
+  logger?: Logger;
+  /** Called once per request with its outcome, for metrics. */
+  onOutcome?: (outcome: WebhookOutcome) => void;
+}
