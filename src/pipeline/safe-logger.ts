@@ -1,7 +1,6 @@
 import type { Logger } from './types.js';
 
-const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-type Level = (typeof LEVELS)[number];
+type Level = 'debug' | 'info' | 'warn' | 'error';
 
 /** Silent by default. */
 export const SILENT_LOGGER: Required<Logger> = { debug() {}, info() {}, warn() {}, error() {} };

@@ -14,7 +14,7 @@ export async function send(
   const response = await fetch(url, {
     method: init.method ?? 'POST',
     headers: init.headers ?? {},
-    ...(init.body === undefined ? {} : { body: init.body }),
+    ...(init.body === undefined ? {} : { body: init.body as unknown as BodyInit }),
   });
   const text = await response.text();
   let body: unknown = text;
