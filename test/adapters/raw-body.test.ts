@@ -8,7 +8,6 @@ import fastify4 from 'fastify4';
 import { Hono } from 'hono';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
-import type { IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as expressAdapter from '../../src/adapters/express.js';
 import * as fastifyAdapter from '../../src/adapters/fastify.js';
@@ -87,7 +86,7 @@ describe.each([
     app.use(
       express5.json({
         verify: (req, _res, buf) => {
-          (req as IncomingMessage & { rawBody?: Buffer }).rawBody = buf;
+          Object.assign(req, { rawBody: buf });
         },
       }),
     );
@@ -214,7 +213,7 @@ describe.each([
     await app.register(
       fastifyAdapter.chatwootWebhook({ path: '/cw', secret: SECRET, onEvent: () => void calls++ }),
     );
-    app.post('/api', async (request) => ({ got: (request.body as { a: number }).a }));
+    app.post('/api', async (request: { body: unknown }) => ({ got: (request.body as { a: number }).a }));
     await app.listen({ port: 0, host: '127.0.0.1' });
     const server = await serve(app.server);
     expect(
