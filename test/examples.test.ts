@@ -1,0 +1,104 @@
+// The examples and the demo are part of the product: they run here exactly as a newcomer runs them.
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { chatwootEvent, signChatwootPayload, signStripePayload, stripeEvent } from '../src/testing/index.js';
+import { runDemo } from '../scripts/demo.js';
+import { createFastifyApp } from '../examples/fastify.js';
+import { createHonoApp } from '../examples/fetch.js';
+import { createKoaApp } from '../examples/koa.js';
+import { serveFetch } from './adapters/servers.js';
+
+const secrets = { chatwoot: 'example-cw-secret', stripe: 'whsec_example' };
+let close: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await close?.();
+  close = undefined;
+});
+
+async function baseOf(server: Server): Promise<string> {
+  if (!server.listening) await once(server, 'listening');
+  close = () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function exercise(base: string): Promise<number[]> {
+  const cw = signChatwootPayload(chatwootEvent('message_created'), secrets.chatwoot);
+  const st = signStripePayload(stripeEvent('checkout.session.completed'), secrets.stripe);
+  const statuses: number[] = [];
+  for (const [path, signed] of [
+    ['/cw', cw],
+    ['/cw', cw],
+    ['/webhook/payments', st],
+    ['/webhook/payments', st],
+  ] as const) {
+    const response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      body: signed.body,
+      headers: signed.headers,
+    });
+    statuses.push(response.status);
+  }
+  const forged = signChatwootPayload(chatwootEvent('message_created'), 'wrong');
+  statuses.push(
+    (await fetch(`${base}/cw`, { method: 'POST', body: forged.body, headers: forged.headers })).status,
+  );
+  return statuses;
+}
+
+describe('npm run demo', () => {
+  it('prints one row per request and a summary where every handler ran exactly once', async () => {
+    const lines: string[] = [];
+    const result = await runDemo((line) => void lines.push(line));
+    expect(result.rows.map((r) => `${r.status} ${r.outcome}`)).toEqual([
+      '200 processed',
+      '200 duplicate',
+      '401 rejected SIGNATURE_MISMATCH',
+      '200 ignored',
+      '200 processed',
+      '200 duplicate',
+      '500 failed HANDLER_FAILED',
+      '200 processed',
+      '413 rejected BODY_TOO_LARGE',
+    ]);
+    expect(result.summary).toBe(
+      '9 requests: 3 processed, 2 duplicates, 1 ignored, 2 rejected, 1 failed (then retried). ' +
+        'Handlers ran: 1 reply, 2 fulfilments, each exactly once: yes.',
+    );
+    expect(lines).toHaveLength(9 + 3);
+    expect(lines.at(-1)).toBe(result.summary);
+  });
+});
+
+describe('examples', () => {
+  it('fastify: verifies, dedupes and refuses forgeries, and keeps JSON for its other route', async () => {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    const app = await createFastifyApp(secrets);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = await baseOf(app.server);
+    expect(await exercise(base)).toEqual([200, 200, 200, 200, 401]);
+    const echo = await fetch(`${base}/api/echo`, {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(await echo.json()).toEqual({ a: 1 });
+  });
+
+  it('koa: verifies, dedupes and refuses forgeries', async () => {
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    const base = await baseOf(createKoaApp(secrets).listen(0, '127.0.0.1'));
+    expect(await exercise(base)).toEqual([200, 200, 200, 200, 401]);
+  });
+
+  it('fetch (Hono): verifies, dedupes and refuses forgeries', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const app = createHonoApp(secrets);
+    const base = await baseOf(serveFetch((request) => Promise.resolve(app.fetch(request))));
+    expect(await exercise(base)).toEqual([200, 200, 200, 200, 401]);
+    // One log line per processed event: the duplicates did not run the handlers again.
+    expect(log).toHaveBeenCalledTimes(2);
+  });
+});

@@ -1,0 +1,93 @@
+import express from 'express';
+import Fastify from 'fastify';
+import Koa from 'koa';
+import type Stripe from 'stripe';
+import { describe, expectTypeOf, it } from 'vitest';
+import * as expressAdapter from '../../src/adapters/express.js';
+import * as fastifyAdapter from '../../src/adapters/fastify.js';
+import * as fetchAdapter from '../../src/adapters/fetch.js';
+import * as koaAdapter from '../../src/adapters/koa.js';
+import {
+  createChatwootHandler,
+  createStripeHandler,
+  type ChatwootMessageEvent,
+  type StripeThinEvent,
+  type WebhookContext,
+  type WebhookRequest,
+  type WebhookResponse,
+} from '../../src/index.js';
+
+describe('handler types', () => {
+  it('narrow Stripe handlers per event type', () => {
+    createStripeHandler({
+      secret: 's',
+      on: {
+        'checkout.session.completed': (event, ctx) => {
+          expectTypeOf(event.data.object).toEqualTypeOf<Stripe.Checkout.Session>();
+          expectTypeOf(ctx).toEqualTypeOf<WebhookContext>();
+        },
+        'invoice.paid': (event) => expectTypeOf(event.data.object).toEqualTypeOf<Stripe.Invoice>(),
+        'v1.checkout.session.completed': (event) => expectTypeOf(event).toEqualTypeOf<StripeThinEvent>(),
+      },
+    });
+  });
+
+  it('narrow Chatwoot handlers per event name', () => {
+    createChatwootHandler({
+      secret: 's',
+      on: {
+        message_created: (event) =>
+          expectTypeOf(event).toEqualTypeOf<ChatwootMessageEvent<'message_created'>>(),
+      },
+    });
+  });
+
+  it('reject unknown option keys and unknown event names', () => {
+    // Never called: these exist for the compiler.
+    const typeChecks = [
+      // @ts-expect-error unknown option
+      () => createStripeHandler({ secret: 's', tolerance: 300 }),
+      // @ts-expect-error not a Chatwoot event name
+      () => createChatwootHandler({ secret: 's', on: { message_deleted: () => {} } }),
+      // @ts-expect-error not a Stripe event type
+      () => createStripeHandler({ secret: 's', on: { 'checkout.session.done': () => {} } }),
+    ];
+    expectTypeOf(typeChecks).toBeArray();
+  });
+
+  it('pipeline handlers take a WebhookRequest and give a WebhookResponse', () => {
+    expectTypeOf(createChatwootHandler({ secret: 's' })).toEqualTypeOf<
+      (req: WebhookRequest) => Promise<WebhookResponse>
+    >();
+  });
+});
+
+describe('adapter types fit their frameworks', () => {
+  it('express: app.post accepts the handlers', () => {
+    const app = express();
+    app.post('/cw', expressAdapter.chatwootWebhook({ secret: 's' }));
+    app.post(
+      '/stripe',
+      express.raw({ type: 'application/json' }),
+      expressAdapter.stripeWebhook({ secret: 's' }),
+    );
+  });
+
+  it('fastify: register accepts the plugins, and path is required', async () => {
+    const app = Fastify();
+    await app.register(fastifyAdapter.chatwootWebhook({ path: '/cw', secret: 's' }));
+    // @ts-expect-error path is required
+    expectTypeOf(fastifyAdapter.stripeWebhook).toBeCallableWith({ secret: 's' });
+  });
+
+  it('koa: app.use accepts the middleware', () => {
+    const app = new Koa();
+    app.use(koaAdapter.chatwootWebhook({ path: '/cw', secret: 's' }));
+  });
+
+  it('fetch: a (Request) => Promise<Response>', () => {
+    expectTypeOf(fetchAdapter.stripeWebhook({ secret: 's' })).toEqualTypeOf<
+      (request: Request) => Promise<Response>
+    >();
+  });
+});
