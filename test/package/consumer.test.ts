@@ -64,6 +64,34 @@ describe('the packed package', () => {
     expect(out).toBe('invoice.paid SIGNATURE_MISMATCH');
   });
 
+  it('loads every adapter without its framework installed (adapters import framework types only)', () => {
+    const out = node([
+      '-e',
+      `const names = ['express', 'fastify', 'koa', 'fetch'].map((n) => Object.keys(require('hookguard/' + n)).sort().join(','));
+       console.log(names.join(' | '));`,
+    ]);
+    expect(out).toBe(
+      'chatwootWebhook,stripeWebhook | chatwootWebhook,stripeWebhook | chatwootWebhook,stripeWebhook | chatwootWebhook,stripeWebhook',
+    );
+  });
+
+  it('keeps each adapter free of the other frameworks’ code (hookguard/express loads no Fastify, Koa or Fetch adapter)', () => {
+    const out = node([
+      '-e',
+      `require('hookguard/express');
+       const fs = require('node:fs');
+       const ours = Object.keys(require.cache).filter((f) => f.includes('hookguard'));
+       const text = ours.map((f) => fs.readFileSync(f, 'utf8')).join('\\n');
+       console.log(JSON.stringify({
+         files: ours.map((f) => f.split('/').pop()).filter((f) => !f.startsWith('chunk-')),
+         fastify: text.includes('removeAllContentTypeParsers'),
+         koa: text.includes('ctx.path'),
+         fetch: text.includes('bodyUsed'),
+       }));`,
+    ]);
+    expect(JSON.parse(out)).toEqual({ files: ['express.cjs'], fastify: false, koa: false, fetch: false });
+  });
+
   it.each(['node16', 'bundler', 'node10'])('type-checks a consumer under %s resolution', (resolution) => {
     // Types of the Stripe half come from the user's own stripe install; link the repo's for this check.
     const modules = join(project, 'node_modules');
