@@ -1,14 +1,12 @@
 // The examples and the demo are part of the product: they run here exactly as a newcomer runs them.
-import { once } from 'node:events';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chatwootEvent, signChatwootPayload, signStripePayload, stripeEvent } from '../src/testing/index.js';
 import { runDemo } from '../scripts/demo.js';
 import { createFastifyApp } from '../examples/fastify.js';
 import { createHonoApp } from '../examples/fetch.js';
 import { createKoaApp } from '../examples/koa.js';
-import { serveFetch } from './adapters/servers.js';
+import { listening, serveFetch } from './adapters/servers.js';
 
 const secrets = { chatwoot: 'example-cw-secret', stripe: 'whsec_example' };
 let close: (() => Promise<void>) | undefined;
@@ -19,9 +17,9 @@ afterEach(async () => {
 });
 
 async function baseOf(server: Server): Promise<string> {
-  if (!server.listening) await once(server, 'listening');
-  close = () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const running = await listening(server);
+  close = running.close;
+  return running.url('');
 }
 
 async function exercise(base: string): Promise<number[]> {

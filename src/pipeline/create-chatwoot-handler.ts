@@ -3,7 +3,7 @@ import { field } from '../dedup/bounded-key.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { describeChatwootEvent } from '../text/describe-chatwoot-event.js';
 import type { ChatwootEvent, ChatwootEventName } from '../types/chatwoot.js';
-import { bytesToText } from '../util/bytes.js';
+import { parseJsonObject } from '../util/bytes.js';
 import { readSingleHeader } from '../util/headers.js';
 import { verifyChatwootSignature } from '../verify/verify-chatwoot-signature.js';
 import { createPipeline } from './create-pipeline.js';
@@ -116,18 +116,9 @@ export function createChatwootHandler(
 }
 
 function parseChatwootBody(body: Uint8Array): ChatwootEvent {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytesToText(body));
-  } catch {
-    // No `cause`: V8's SyntaxError quotes part of the body.
-    throw new WebhookError('INVALID_JSON', 'The Chatwoot webhook body is not valid JSON.');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new WebhookError('INVALID_PAYLOAD', 'The Chatwoot webhook body is JSON but not an object.');
-  }
-  if (typeof (parsed as { event?: unknown }).event !== 'string') {
+  const event = parseJsonObject(body, 'Chatwoot');
+  if (typeof event.event !== 'string') {
     throw new WebhookError('INVALID_PAYLOAD', 'The Chatwoot webhook body has no "event" name.');
   }
-  return parsed as ChatwootEvent;
+  return event as unknown as ChatwootEvent;
 }

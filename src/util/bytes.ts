@@ -24,3 +24,21 @@ export function toBytes(rawBody: unknown): Uint8Array {
 export function bytesToText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
+
+/**
+ * Parses a webhook body that must be a JSON object: `INVALID_JSON` when it is not JSON, `INVALID_PAYLOAD`
+ * when it is JSON but not an object. `label` names the provider in the message.
+ */
+export function parseJsonObject(bytes: Uint8Array, label: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytesToText(bytes));
+  } catch {
+    // No `cause`: V8's SyntaxError message quotes part of the body, and errors must not carry payloads.
+    throw new WebhookError('INVALID_JSON', `The ${label} webhook body is not valid JSON.`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new WebhookError('INVALID_PAYLOAD', `The ${label} webhook body is JSON but not an object.`);
+  }
+  return parsed as Record<string, unknown>;
+}

@@ -1,7 +1,7 @@
 import { WebhookError } from '../errors/webhook-error.js';
 import type { HeaderSource, RawBody } from '../types/common.js';
 import type { StripeWebhookEvent } from '../types/stripe.js';
-import { bytesToText, toBytes } from '../util/bytes.js';
+import { parseJsonObject, toBytes } from '../util/bytes.js';
 import { readHeader } from '../util/headers.js';
 import { usableSecrets, whitespaceHint } from '../util/secrets.js';
 import { digestsEqual, hmacSha256 } from './hmac.js';
@@ -139,19 +139,9 @@ function parseTimestamp(raw: string | undefined): number | undefined {
 
 /** Parses a Stripe body into an event (after verification, or unverified under allowUnsigned). */
 export function parseStripeEvent(body: Uint8Array): StripeWebhookEvent {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytesToText(body));
-  } catch {
-    // No `cause`: V8's SyntaxError message quotes part of the body, and errors must not carry payloads.
-    throw new WebhookError('INVALID_JSON', 'The Stripe webhook body is signed but is not valid JSON.');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new WebhookError('INVALID_PAYLOAD', 'The Stripe webhook body is JSON but not an object.');
-  }
-  const event = parsed as Record<string, unknown>;
+  const event = parseJsonObject(body, 'Stripe');
   if (typeof event.id !== 'string' || typeof event.type !== 'string') {
     throw new WebhookError('INVALID_PAYLOAD', 'The Stripe webhook body lacks a string "id" and "type".');
   }
-  return parsed as StripeWebhookEvent;
+  return event as unknown as StripeWebhookEvent;
 }

@@ -21,10 +21,8 @@ import {
   stripeEvent,
 } from '../../src/testing/index.js';
 import { send } from './http.js';
-import { serveFetch, type Running } from './servers.js';
-import { once } from 'node:events';
+import { listening, serveFetch, type Running } from './servers.js';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 const SECRET = 'cw-raw-body-secret';
 const STRIPE_SECRET = 'whsec_raw_body';
@@ -35,13 +33,7 @@ afterEach(async () => {
 });
 
 async function serve(server: Server): Promise<Running> {
-  if (!server.listening) await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  running = {
-    url: (path) => `http://127.0.0.1:${port}${path}`,
-    close: () =>
-      new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
-  };
+  running = await listening(server);
   return running;
 }
 

@@ -30,7 +30,8 @@ export interface Framework {
   start(routes: Route[]): Promise<Running>;
 }
 
-async function listening(server: Server): Promise<Running> {
+/** Waits for `server` to listen on its ephemeral port and describes how to reach and stop it. */
+export async function listening(server: Server): Promise<Running> {
   if (!server.listening) await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
