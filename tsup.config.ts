@@ -10,6 +10,8 @@ export default defineConfig({
     fastify: 'src/adapters/fastify.ts',
     koa: 'src/adapters/koa.ts',
     fetch: 'src/adapters/fetch.ts',
+    redis: 'src/stores/redis.ts',
+    postgres: 'src/stores/postgres.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -19,5 +21,5 @@ export default defineConfig({
   treeshake: true,
   target: 'node20',
   platform: 'node',
-  external: ['stripe', 'express', 'fastify', 'koa'],
+  external: ['stripe', 'express', 'fastify', 'koa', 'ioredis', 'redis', 'pg'],
 });

@@ -3,3 +3,5 @@ export type { SignChatwootOptions, SignStripeOptions, SignedPayload } from './si
 export { chatwootEvent } from './chatwoot-event.js';
 export { stripeEvent } from './stripe-event.js';
 export type { DeepPartial } from './deep-merge.js';
+export { checkDedupStore } from './check-dedup-store.js';
+export type { CheckDedupStoreOptions } from './check-dedup-store.js';

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
+import { withTimeout } from './with-timeout.js';
+
+/**
+ * The part of a `pg` Pool the store uses.
+ *
+ * @example
+ * ```ts
+ * import type { PgPoolLike } from 'hookguard/postgres';
+ * import pg from 'pg';
+ * const pool: PgPoolLike = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * ```
+ */
+export interface PgPoolLike {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount?: number | null }>;
+}
+
+/**
+ * Options for {@link createPostgresDedupStore}.
+ *
+ * @example
+ * ```ts
+ * import type { PostgresDedupStoreOptions } from 'hookguard/postgres';
+ * import pg from 'pg';
+ * const options: PostgresDedupStoreOptions = { pool: new pg.Pool(), table: 'webhook_dedup' };
+ * ```
+ */
+export interface PostgresDedupStoreOptions {
+  /** A `pg` Pool (or anything with the same `query`); you own it (the store never ends it). */
+  pool: PgPoolLike;
+  /** Table name, optionally schema-qualified. Default `'hookguard_dedup'`. */
+  table?: string;
+  /** Longest a call may take before it counts as a store failure (503). Default 2000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * A PostgreSQL-backed {@link DedupStore} with its maintenance calls.
+ *
+ * @example
+ * ```ts
+ * import { createPostgresDedupStore, type PostgresDedupStore } from 'hookguard/postgres';
+ * import pg from 'pg';
+ * const store: PostgresDedupStore = createPostgresDedupStore({ pool: new pg.Pool() });
+ * await store.ensureSchema();
+ * ```
+ */
+export interface PostgresDedupStore extends DedupStore {
+  /** Creates the table and its index if missing (idempotent). */
+  ensureSchema(): Promise<void>;
+  /** Deletes expired rows, at most `limit` (default 10 000); returns how many. */
+  prune(limit?: number): Promise<number>;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+function quoteTable(table: string): string {
+  const parts = table.split('.');
+  if (parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
+    throw new TypeError(
+      `Invalid table name ${JSON.stringify(table)}: use letters, digits and _, optionally schema.table.`,
+    );
+  }
+  return parts.map((part) => `"${part}"`).join('.');
+}
+
+/**
+ * The SQL that creates the dedup table, for users who run migrations themselves.
+ *
+ * @example
+ * ```ts
+ * import { postgresDedupSchema } from 'hookguard/postgres';
+ * console.log(postgresDedupSchema('webhook_dedup')); // paste into a migration
+ * ```
+ */
+export function postgresDedupSchema(table = 'hookguard_dedup'): string {
+  const name = quoteTable(table);
+  const index = `"${table.replaceAll('.', '_')}_expires_at_idx"`;
+  // token is the live claim's owner, NULL once completed; expires_at ends the lease or the TTL.
+  return `CREATE TABLE IF NOT EXISTS ${name} (
+  key text PRIMARY KEY,
+  token text,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${index} ON ${name} (expires_at);`;
+}
+
+// Every claim has a 1-in-PRUNE_EVERY chance to delete a bounded batch of expired rows, so the table does not
+// grow forever even if nobody calls prune().
+const PRUNE_EVERY = 100;
+const PRUNE_BATCH = 100;
+
+/**
+ * A {@link DedupStore} on PostgreSQL, shared by every instance of your app, with the `pg` Pool you pass in.
+ * A claim is one statement (`INSERT … ON CONFLICT … DO UPDATE … WHERE expired … RETURNING`), so two racing
+ * claims cannot both win. Times come from the database clock, so app servers' clocks do not matter.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { createPostgresDedupStore } from 'hookguard/postgres';
+ * const store = createPostgresDedupStore({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) });
+ * await store.ensureSchema();
+ * ```
+ */
+export function createPostgresDedupStore(options: PostgresDedupStoreOptions): PostgresDedupStore {
+  const { pool } = options;
+  const table = quoteTable(options.table ?? 'hookguard_dedup');
+  const timeoutMs = options.timeoutMs ?? 2000;
+  const query = (label: string, text: string, values: unknown[]) =>
+    withTimeout(`PostgreSQL ${label}`, timeoutMs, () => pool.query(text, values));
+
+  // The CTE's outer SELECT reads the snapshot from before the INSERT, so when the claim loses it still
+  // sees the row that beat it: token NULL = completed (duplicate), token set = leased (in-flight). A row
+  // that a concurrent claim inserted is not visible at all: that is in-flight too.
+  const claimSql = `WITH claimed AS (
+  INSERT INTO ${table} AS d (key, token, expires_at)
+  VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+  ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
+  WHERE d.expires_at <= now()
+  RETURNING d.token
+)
+SELECT (SELECT token FROM claimed) AS claimed,
+       (SELECT token IS NULL FROM ${table} WHERE key = $1 AND expires_at > now()) AS completed`;
+  const completeSql = `UPDATE ${table} SET token = NULL, expires_at = now() + $3 * interval '1 millisecond' WHERE key = $1 AND token = $2`;
+  const releaseSql = `DELETE FROM ${table} WHERE key = $1 AND token = $2`;
+  const pruneSql = `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE expires_at <= now() LIMIT $1)`;
+
+  const prune = async (limit = 10_000): Promise<number> =>
+    (await query('prune', pruneSql, [limit])).rowCount ?? 0;
+
+  return {
+    async ensureSchema() {
+      await withTimeout('PostgreSQL ensureSchema', Math.max(timeoutMs, 10_000), () =>
+        pool.query(postgresDedupSchema(options.table ?? 'hookguard_dedup')),
+      );
+    },
+    prune,
+    async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+      const token = randomUUID();
+      const { rows } = await query('claim', claimSql, [key, token, Math.max(1, Math.ceil(leaseMs))]);
+      if (Math.random() * PRUNE_EVERY < 1) prune(PRUNE_BATCH).catch(() => undefined);
+      const row = rows[0] as { claimed: string | null; completed: boolean | null } | undefined;
+      if (row?.claimed === token) return { status: 'claimed', token };
+      return row?.completed === true ? { status: 'duplicate' } : { status: 'in-flight' };
+    },
+    async complete(key: string, token: string, ttlMs: number) {
+      await query('complete', completeSql, [key, token, Math.max(1, Math.ceil(ttlMs))]);
+    },
+    async release(key: string, token: string) {
+      await query('release', releaseSql, [key, token]);
+    },
+  };
+}
