@@ -13,7 +13,37 @@ import { withTimeout } from './with-timeout.js';
  * ```
  */
 export interface PgPoolLike {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount?: number | null }>;
+  query(text: string, values?: unknown[]): Promise<PgResultLike>;
+  /** When present (a `pg` Pool has it), a claim and its undo share one connection, so they run in order. */
+  connect?(): Promise<PgClientLike>;
+}
+
+/**
+ * A checked-out `pg` client.
+ *
+ * @example
+ * ```ts
+ * import type { PgClientLike } from 'hookguard/postgres';
+ * const done = (client: PgClientLike) => client.release();
+ * ```
+ */
+export interface PgClientLike {
+  query(text: string, values?: unknown[]): Promise<PgResultLike>;
+  release(err?: Error | boolean): void;
+}
+
+/**
+ * What a query answers.
+ *
+ * @example
+ * ```ts
+ * import type { PgResultLike } from 'hookguard/postgres';
+ * const count = (r: PgResultLike) => r.rowCount ?? 0;
+ * ```
+ */
+export interface PgResultLike {
+  rows: unknown[];
+  rowCount?: number | null;
 }
 
 /**
@@ -130,6 +160,51 @@ SELECT (SELECT token FROM claimed) AS claimed,
   const prune = async (limit = 10_000): Promise<number> =>
     (await query('prune', pruneSql, [limit])).rowCount ?? 0;
 
+  /**
+   * Runs the claim. If it fails or times out it may still commit later and hold the key for the whole
+   * lease, so a release of our token is queued behind it on the same connection (the undo runs after the
+   * claim, whenever that is). Without `connect` the undo is best effort on any connection.
+   */
+  async function claimRows(values: [string, string, number]): Promise<unknown[]> {
+    const [key, token] = values;
+    const connect = pool.connect?.bind(pool);
+    if (connect === undefined) {
+      try {
+        return (await query('claim', claimSql, values)).rows;
+      } catch (err) {
+        pool.query(releaseSql, [key, token]).catch(() => undefined);
+        throw err;
+      }
+    }
+    const attempt = (async () => {
+      const client = await connect();
+      try {
+        return { client, result: await client.query(claimSql, values) };
+      } catch (err) {
+        client.release(err instanceof Error ? err : true); // a broken connection is not reused
+        throw err;
+      }
+    })();
+    try {
+      const { client, result } = await withTimeout('PostgreSQL claim', timeoutMs, () => attempt);
+      client.release();
+      return result.rows;
+    } catch (err) {
+      attempt.then(
+        async ({ client }) => {
+          try {
+            await client.query(releaseSql, [key, token]);
+            client.release();
+          } catch (undoError) {
+            client.release(undoError instanceof Error ? undoError : true);
+          }
+        },
+        () => undefined,
+      );
+      throw err;
+    }
+  }
+
   return {
     async ensureSchema() {
       await withTimeout('PostgreSQL ensureSchema', Math.max(timeoutMs, 10_000), () =>
@@ -139,7 +214,7 @@ SELECT (SELECT token FROM claimed) AS claimed,
     prune,
     async claim(key: string, leaseMs: number): Promise<ClaimResult> {
       const token = randomUUID();
-      const { rows } = await query('claim', claimSql, [key, token, Math.max(1, Math.ceil(leaseMs))]);
+      const rows = await claimRows([key, token, Math.max(1, Math.ceil(leaseMs))]);
       if (Math.random() * PRUNE_EVERY < 1) prune(PRUNE_BATCH).catch(() => undefined);
       const row = rows[0] as { claimed: string | null; completed: boolean | null } | undefined;
       if (row?.claimed === token) return { status: 'claimed', token };

@@ -118,9 +118,18 @@ export function createRedisDedupStore(options: RedisDedupStoreOptions): DedupSto
   return {
     async claim(key: string, leaseMs: number): Promise<ClaimResult> {
       const token = randomUUID();
-      const status = await withTimeout('Redis claim', timeoutMs, () =>
-        run(SCRIPTS.claim, key, [token, String(Math.max(1, Math.ceil(leaseMs)))]),
-      );
+      let status: unknown;
+      try {
+        status = await withTimeout('Redis claim', timeoutMs, () =>
+          run(SCRIPTS.claim, key, [token, String(Math.max(1, Math.ceil(leaseMs)))]),
+        );
+      } catch (err) {
+        // A claim that timed out may still run later (clients queue commands while reconnecting) and would
+        // then hold the key until its lease ends. Queue a release of our token behind it: same connection,
+        // same order, so the phantom lease is removed as soon as it appears.
+        run(SCRIPTS.release, key, [token]).catch(() => undefined);
+        throw err;
+      }
       if (status === 'claimed') return { status: 'claimed', token };
       if (status === 'duplicate') return { status: 'duplicate' };
       return { status: 'in-flight' };
