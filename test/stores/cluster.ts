@@ -72,7 +72,7 @@ export async function deliverAll(
       for (let attempt = 0; ; attempt++) {
         if (attempt > 200) throw new Error(`delivery ${index} never succeeded`);
         const port = ports[turn++ % ports.length]!;
-        let status = 0;
+        let status: number;
         try {
           const response = await fetch(`http://127.0.0.1:${port}/stripe`, {
             method: 'POST',
