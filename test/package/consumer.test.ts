@@ -64,14 +64,22 @@ describe('the packed package', () => {
     expect(out).toBe('invoice.paid SIGNATURE_MISMATCH');
   });
 
-  it('loads every adapter without its framework installed (adapters import framework types only)', () => {
+  it('loads every adapter and store without its framework or client installed (they import types only)', () => {
     const out = node([
       '-e',
-      `const names = ['express', 'fastify', 'koa', 'fetch'].map((n) => Object.keys(require('hookguard/' + n)).sort().join(','));
+      `const names = ['express', 'fastify', 'koa', 'fetch', 'redis', 'postgres'].map((n) => Object.keys(require('hookguard/' + n)).sort().join(','));
        console.log(names.join(' | '));`,
     ]);
+    const adapter = 'chatwootWebhook,stripeWebhook';
     expect(out).toBe(
-      'chatwootWebhook,stripeWebhook | chatwootWebhook,stripeWebhook | chatwootWebhook,stripeWebhook | chatwootWebhook,stripeWebhook',
+      [
+        adapter,
+        adapter,
+        adapter,
+        adapter,
+        'createRedisDedupStore',
+        'createPostgresDedupStore,postgresDedupSchema',
+      ].join(' | '),
     );
   });
 
