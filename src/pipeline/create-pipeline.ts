@@ -91,14 +91,14 @@ export function createPipeline<E>(
         // A metrics hook must not change the answer.
       }
     };
-    const refuse = (err: WebhookError, extra: { event?: string } = {}): WebhookResponse => {
+    const refuse = (err: WebhookError): WebhookResponse => {
       // Server-side faults are failures; anything the sender can fix is a rejection.
       const failed = err.status >= 500;
       (failed ? log.error : log.warn)(
         { outcome: failed ? 'failed' : 'rejected', code: err.code, status: err.status },
         err.message,
       );
-      outcome(failed ? 'failed' : 'rejected', err.status, { code: err.code, ...extra });
+      outcome(failed ? 'failed' : 'rejected', err.status, { code: err.code });
       return errorResponse(err.status, err.code);
     };
 
