@@ -8,7 +8,9 @@ export const MAX_KEY_LENGTH = 200;
  * hashes the result when it is longer than {@link MAX_KEY_LENGTH}, keeping the readable namespace.
  */
 export function boundedKey(namespace: string, parts: readonly (string | number)[]): string {
-  const key = `${namespace}:${parts.map((part) => encodeURIComponent(String(part))).join(':')}`;
+  // One join builds a flat string; `${a}:${b}` would build a rope of several heap objects, and a dedup
+  // store keeps thousands of keys.
+  const key = [namespace, ...parts.map((part) => encodeURIComponent(String(part)))].join(':');
   if (key.length <= MAX_KEY_LENGTH) return key;
   return `${namespace}:sha256:${createHash('sha256').update(key).digest('base64url')}`;
 }

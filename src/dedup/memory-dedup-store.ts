@@ -35,15 +35,16 @@ export interface MemoryDedupStore extends DedupStore {
   close(): void;
 }
 
-/**
- * A live claim. Completed keys are stored as their bare expiry time (a number), which keeps the common
- * entry small; only in-flight keys need an object.
- */
+/** A live claim. */
 interface Lease {
   readonly token: string;
   readonly expiresAt: number;
 }
 
+/**
+ * A completed key is stored as its bare expiry time, in ms since the store was created: a small integer,
+ * which V8 keeps inline (no allocation), so the common entry costs only its key and a map slot.
+ */
 type Entry = Lease | number;
 
 const DEFAULT_MAX_ENTRIES = 10_000;
@@ -54,8 +55,8 @@ const SWEEP_PER_CLAIM = 2;
 /**
  * An in-process {@link DedupStore}: a capped set that forgets the **oldest** keys first (never all at
  * once: clearing would make every recent delivery look new again). Honours lease and TTL expiry; every
- * operation is O(1) and memory is bounded by `maxEntries`. It only sees one process: several instances
- * need a shared store (Redis, PostgreSQL).
+ * operation is O(1) (amortised) and memory is bounded by `maxEntries`. It only sees one process: several
+ * instances need a shared store (Redis, PostgreSQL).
  *
  * @example
  * ```ts
@@ -67,29 +68,52 @@ const SWEEP_PER_CLAIM = 2;
  */
 export function createMemoryDedupStore(options: MemoryDedupStoreOptions = {}): MemoryDedupStore {
   const maxEntries = normaliseMax(options.maxEntries);
-  const now = options.now ?? Date.now;
-  // A Map iterates in insertion order, so its first key is always the oldest: eviction and sweeping
-  // are O(1) by deleting from the front; refreshing a key is delete + set (moves it to the back).
+  const clock = options.now ?? Date.now;
+  const epoch = clock();
+  const now = () => clock() - epoch;
   const entries = new Map<string, Entry>();
+  // Keys in claim order, oldest at `head`: eviction pops from here in O(1). (Iterating a Map from its
+  // start is not O(1): V8 walks over the slots of deleted entries.) A key that was released, or expired
+  // and claimed again, leaves an older slot behind; `stale` counts those so they are skipped, not evicted.
+  let order: string[] = [];
+  let head = 0;
+  const stale = new Map<string, number>();
   let counter = 0;
 
   const expiresAt = (entry: Entry): number => (typeof entry === 'number' ? entry : entry.expiresAt);
 
-  function sweep(at: number): void {
-    for (let i = 0; i < SWEEP_PER_CLAIM; i++) {
-      const first = entries.entries().next();
-      if (first.done || expiresAt(first.value[1]) > at) return;
-      entries.delete(first.value[0]);
+  function markStale(key: string): void {
+    stale.set(key, (stale.get(key) ?? 0) + 1);
+  }
+
+  /** Takes the oldest slot; returns its key when it is live (the caller decides), skipping stale ones. */
+  function oldestLive(): string | undefined {
+    while (head < order.length) {
+      const key = order[head]!;
+      const count = stale.get(key);
+      if (count === undefined) return key;
+      head++;
+      if (count === 1) stale.delete(key);
+      else stale.set(key, count - 1);
+    }
+    return undefined;
+  }
+
+  function dropOldest(): void {
+    head++;
+    if (head > 1024 && head * 2 > order.length) {
+      order = order.slice(head);
+      head = 0;
     }
   }
 
-  function put(key: string, entry: Entry): void {
-    entries.delete(key);
-    entries.set(key, entry);
-    while (entries.size > maxEntries) {
-      const oldest = entries.keys().next();
-      if (oldest.done) break;
-      entries.delete(oldest.value);
+  function sweep(at: number): void {
+    for (let i = 0; i < SWEEP_PER_CLAIM; i++) {
+      const key = oldestLive();
+      const entry = key === undefined ? undefined : entries.get(key);
+      if (key === undefined || entry === undefined || expiresAt(entry) > at) return;
+      entries.delete(key);
+      dropOldest();
     }
   }
 
@@ -101,25 +125,41 @@ export function createMemoryDedupStore(options: MemoryDedupStoreOptions = {}): M
       const at = now();
       sweep(at);
       const existing = entries.get(key);
-      if (existing !== undefined && expiresAt(existing) > at) {
-        return typeof existing === 'number' ? { status: 'duplicate' } : { status: 'in-flight' };
+      if (existing !== undefined) {
+        if (expiresAt(existing) > at) {
+          return typeof existing === 'number' ? { status: 'duplicate' } : { status: 'in-flight' };
+        }
+        markStale(key); // its old slot is no longer its age
       }
       counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
       const token = `m${counter.toString(36)}`;
-      put(key, { token, expiresAt: at + leaseMs });
+      entries.set(key, { token, expiresAt: at + leaseMs });
+      order.push(key);
+      while (entries.size > maxEntries) {
+        const oldest = oldestLive();
+        if (oldest === undefined) break;
+        entries.delete(oldest);
+        dropOldest();
+      }
       return { status: 'claimed', token };
     },
     complete(key: string, token: string, ttlMs: number): void {
       const existing = entries.get(key);
       // A lease that expired but was not taken over still belongs to its holder: the work did finish.
-      if (typeof existing === 'object' && existing.token === token) put(key, now() + ttlMs);
+      if (typeof existing === 'object' && existing.token === token) entries.set(key, now() + ttlMs);
     },
     release(key: string, token: string): void {
       const existing = entries.get(key);
-      if (typeof existing === 'object' && existing.token === token) entries.delete(key);
+      if (typeof existing === 'object' && existing.token === token) {
+        entries.delete(key);
+        markStale(key);
+      }
     },
     close(): void {
       entries.clear();
+      stale.clear();
+      order = [];
+      head = 0;
     },
   };
 }

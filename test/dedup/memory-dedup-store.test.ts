@@ -110,6 +110,30 @@ describe('createMemoryDedupStore', () => {
     expect(store.claim('a', 1).status).toBe('claimed');
   });
 
+  it('ages a key from its latest claim: a released and re-claimed key is not evicted by its old slot', () => {
+    const store = createMemoryDedupStore({ maxEntries: 3 });
+    store.release('a', tokenOf(store.claim('a', 60_000)));
+    for (const key of ['b', 'c', 'a']) store.complete(key, tokenOf(store.claim(key, 60_000)), 60_000);
+    store.complete('d', tokenOf(store.claim('d', 60_000)), 60_000);
+    expect(store.size).toBe(3);
+    expect(store.claim('a', 1).status).toBe('duplicate');
+    expect(store.claim('c', 1).status).toBe('duplicate');
+    expect(store.claim('d', 1).status).toBe('duplicate');
+    expect(store.claim('b', 1).status).toBe('claimed'); // b was the oldest live key
+  });
+
+  it('ages an expired key from its new claim too', () => {
+    const c = clock();
+    const store = createMemoryDedupStore({ maxEntries: 2, now: c.now });
+    store.complete('a', tokenOf(store.claim('a', 60_000)), 10);
+    store.complete('b', tokenOf(store.claim('b', 60_000)), 60_000);
+    c.advance(10);
+    store.complete('a', tokenOf(store.claim('a', 60_000)), 60_000); // expired, claimed again: now the newest
+    store.complete('x', tokenOf(store.claim('x', 60_000)), 60_000);
+    expect(store.claim('a', 1).status).toBe('duplicate');
+    expect(store.claim('x', 1).status).toBe('duplicate');
+  });
+
   it('sweeps expired entries from the old end, so memory shrinks without reaching the cap', () => {
     const c = clock();
     const store = createMemoryDedupStore({ now: c.now });
