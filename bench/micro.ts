@@ -9,8 +9,8 @@ import {
   stripeDedupKey,
   verifyChatwootSignature,
   verifyStripeEvent,
-} from '../src/index.js';
-import { signChatwootPayload, signStripePayload, stripeEvent } from '../src/testing/index.js';
+} from '../dist/index.js';
+import { signChatwootPayload, signStripePayload, stripeEvent } from '../dist/testing.js';
 
 export interface Row {
   group: string;
@@ -22,6 +22,8 @@ export interface Row {
 }
 
 const SECRET = 'whsec_bench_secret_0123456789';
+/** The secret of the HTTP benchmark's servers. */
+export const HTTP_SECRET = 'whsec_http_bench_secret';
 const NOW_S = 1_767_225_600;
 const now = () => NOW_S * 1000;
 

@@ -7,9 +7,9 @@ import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createClient } from 'redis';
-import type { DedupStore } from '../src/index.js';
-import { createPostgresDedupStore } from '../src/stores/postgres.js';
-import { createRedisDedupStore } from '../src/stores/redis.js';
+import type { DedupStore } from '../dist/index.js';
+import { createPostgresDedupStore } from '../dist/postgres.js';
+import { createRedisDedupStore } from '../dist/redis.js';
 
 const smoke = process.argv.includes('--smoke');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   const table = `hookguard_bench_${run}`;
   const pgStore = createPostgresDedupStore({ pool, table });
   await pgStore.ensureSchema();
-  const claimsSeconds = await drive(PG_OPS, 32, (i) => pgStore.claim(`${run}:claim:${i}`, TTL));
+  const claimsSeconds = await drive(PG_OPS, 32, async (i) => pgStore.claim(`${run}:claim:${i}`, TTL));
   rows.push(row('PostgreSQL claim (pool of 10, 32 in flight)', PG_OPS, claimsSeconds));
   const pairSeconds = await claimComplete(pgStore, `${run}:pair`, PG_OPS);
   rows.push(row('PostgreSQL claim + complete', PG_OPS, pairSeconds));

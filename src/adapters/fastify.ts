@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { Readable } from 'node:stream';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
-import { readNodeBody } from './node-body.js';
+import { WebhookError } from '../errors/webhook-error.js';
+import { bodyTooLarge } from '../pipeline/create-pipeline.js';
 
 /**
  * Where to mount the route.
@@ -20,10 +20,6 @@ export interface FastifyRouteOptions {
 }
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-// The body reaches the route as either the bytes or the reason they could not be read, so the refusal is
-// answered by the pipeline (our JSON and codes) rather than by Fastify's error handler.
-const READ_FAILED = Symbol('hookguard.readFailed');
-type ParsedBody = Buffer | { [READ_FAILED]: unknown };
 
 function plugin(
   handle: (req: WebhookRequest) => Promise<WebhookResponse>,
@@ -33,24 +29,32 @@ function plugin(
   const limit = maxBodyBytes !== undefined && maxBodyBytes > 0 ? maxBodyBytes : DEFAULT_MAX_BODY_BYTES;
   return async function hookguardWebhook(app) {
     // Registered inside this plugin's own encapsulated scope: the app's other routes keep their parsers.
+    // Fastify's own buffer reader enforces the limit while streaming.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', (_request, payload, done) => {
-      readNodeBody(payload as Readable, limit, 'Another plugin read the body first.').then(
-        (bytes) => done(null, bytes),
-        (err: unknown) => done(null, { [READ_FAILED]: err }),
-      );
-    });
-    app.all(path, async (request, reply) => {
-      const parsed = request.body as ParsedBody | undefined;
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limit }, (_request, body, done) =>
+      done(null, body),
+    );
+    // Fastify refuses a body before our route runs (too large, aborted): answer through the pipeline so
+    // the refusal has our codes, JSON, log line and outcome.
+    app.setErrorHandler(async (error, request, reply) => {
+      const failure =
+        (error as { statusCode?: number }).statusCode === 413
+          ? bodyTooLarge(limit)
+          : new WebhookError('RAW_BODY_UNAVAILABLE', 'The request body could not be read.', { cause: error });
       const answer = await handle({
         method: request.method,
         headers: request.headers,
-        body:
-          parsed === undefined
-            ? Buffer.alloc(0) // Fastify skips parsing when a request has no body
-            : Buffer.isBuffer(parsed)
-              ? parsed
-              : () => Promise.reject(parsed[READ_FAILED]),
+        body: () => Promise.reject(failure),
+      });
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
+    });
+    app.all(path, async (request, reply) => {
+      const body = request.body;
+      const answer = await handle({
+        method: request.method,
+        headers: request.headers,
+        // Fastify skips parsing when a request has no body.
+        body: Buffer.isBuffer(body) ? body : Buffer.alloc(0),
       });
       return reply.code(answer.status).headers(answer.headers).send(answer.body);
     });

@@ -15,9 +15,11 @@ export function digestsEqual(expected: Uint8Array, received: Uint8Array): boolea
   return expected.byteLength === received.byteLength && timingSafeEqual(expected, received);
 }
 
-const HEX_64 = /^[0-9a-fA-F]{64}$/;
 
 /** Decodes a 64-char hex SHA-256 signature; undefined for anything else (wrong length, non-hex). */
 export function decodeHexDigest(hex: string): Buffer | undefined {
-  return HEX_64.test(hex) ? Buffer.from(hex, 'hex') : undefined;
+  if (hex.length !== 64) return undefined;
+  // Buffer.from stops at the first pair that is not hex, so 32 bytes back means all 64 characters were.
+  const digest = Buffer.from(hex, 'hex');
+  return digest.length === 32 ? digest : undefined;
 }

@@ -87,9 +87,11 @@ function parseHeader(value: string | readonly string[] | undefined): ParsedStrip
   let emptySignature = false;
   let otherSchemes = 0;
   for (const item of value.split(',')) {
-    const parts = item.split('=');
-    const key = parts[0];
-    const part = parts[1];
+    // stripe-node reads item.split('=') as [key, value]: the value ends at a second '=', if any.
+    const eq = item.indexOf('=');
+    const key = eq === -1 ? item : item.slice(0, eq);
+    const end = eq === -1 ? -1 : item.indexOf('=', eq + 1);
+    const part = eq === -1 ? undefined : item.slice(eq + 1, end === -1 ? undefined : end);
     if (key === 't') {
       sawTimestamp = true;
       rawTimestamp = part;
