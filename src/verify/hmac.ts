@@ -15,7 +15,6 @@ export function digestsEqual(expected: Uint8Array, received: Uint8Array): boolea
   return expected.byteLength === received.byteLength && timingSafeEqual(expected, received);
 }
 
-
 /** Decodes a 64-char hex SHA-256 signature; undefined for anything else (wrong length, non-hex). */
 export function decodeHexDigest(hex: string): Buffer | undefined {
   if (hex.length !== 64) return undefined;
