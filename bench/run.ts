@@ -36,7 +36,7 @@ const http: HttpRow[] = await httpRows(smoke ? 1 : 5, smoke ? 1 : 2);
 
 const ops = (group: string, name: string) =>
   verifyRows.concat(memoryRows).find((r) => r.group === group && r.name === name)?.opsPerSecond ?? Number.NaN;
-const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
 const targets: Target[] = [];
 for (const size of ['1 KB', '16 KB', '256 KB']) {
   const group = `verifyChatwootSignature, ${size}`;

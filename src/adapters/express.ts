@@ -29,7 +29,7 @@ function middleware(handle: (req: WebhookRequest) => Promise<WebhookResponse>): 
     handle({
       method: req.method ?? '',
       headers: req.headers,
-      body: body ?? ((maxBytes) => readNodeBody(req, maxBytes, FIX)),
+      body: body ?? ((maxBytes, timeoutMs) => readNodeBody(req, maxBytes, timeoutMs, FIX)),
     }).then((answer) => writeNodeResponse(res, answer), next);
   };
 }

@@ -3,7 +3,13 @@ import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
 import { WebhookError } from '../errors/webhook-error.js';
-import { bodyTooLarge } from '../pipeline/create-pipeline.js';
+import {
+  bodyTooLarge,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_READ_TIMEOUT_MS,
+  positive,
+  readTimedOut,
+} from '../pipeline/create-pipeline.js';
 
 /**
  * Where to mount the route.
@@ -19,14 +25,14 @@ export interface FastifyRouteOptions {
   path: string;
 }
 
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
-
 function plugin(
   handle: (req: WebhookRequest) => Promise<WebhookResponse>,
   path: string,
-  maxBodyBytes: number | undefined,
+  options: { maxBodyBytes?: number | undefined; readTimeoutMs?: number | undefined },
 ): FastifyPluginAsync {
-  const limit = maxBodyBytes !== undefined && maxBodyBytes > 0 ? maxBodyBytes : DEFAULT_MAX_BODY_BYTES;
+  const limit = positive(options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
+  const readTimeoutMs = positive(options.readTimeoutMs, DEFAULT_READ_TIMEOUT_MS);
+  const timedOut = new WeakSet<object>();
   return async function hookguardWebhook(app) {
     // Registered inside this plugin's own encapsulated scope: the app's other routes keep their parsers.
     // Fastify's own buffer reader enforces the limit while streaming.
@@ -34,9 +40,27 @@ function plugin(
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limit }, (_request, body, done) =>
       done(null, body),
     );
+    // A sender that trickles its body (slowloris) is cut off: Fastify's reader has no time limit of its own.
+    app.addHook('onRequest', async (request) => {
+      const raw = request.raw;
+      if (raw.complete) return;
+      const timer = setTimeout(() => {
+        timedOut.add(raw);
+        // Logged and counted through the pipeline; the connection is then dropped (Fastify's reader
+        // cannot be made to answer mid-body).
+        void handle({
+          method: request.method,
+          headers: request.headers,
+          body: () => Promise.reject(readTimedOut(readTimeoutMs)),
+        }).finally(() => raw.destroy());
+      }, readTimeoutMs);
+      const stop = () => clearTimeout(timer);
+      raw.once('end', stop).once('close', stop);
+    });
     // Fastify refuses a body before our route runs (too large, aborted): answer through the pipeline so
     // the refusal has our codes, JSON, log line and outcome.
     app.setErrorHandler(async (error, request, reply) => {
+      if (timedOut.has(request.raw)) return reply; // already answered by the read timeout
       const failure =
         (error as { statusCode?: number }).statusCode === 413
           ? bodyTooLarge(limit)
@@ -74,7 +98,7 @@ function plugin(
  * ```
  */
 export function chatwootWebhook(options: ChatwootWebhookOptions & FastifyRouteOptions): FastifyPluginAsync {
-  return plugin(createChatwootHandler(options), options.path, options.maxBodyBytes);
+  return plugin(createChatwootHandler(options), options.path, options);
 }
 
 /**
@@ -89,5 +113,5 @@ export function chatwootWebhook(options: ChatwootWebhookOptions & FastifyRouteOp
  * ```
  */
 export function stripeWebhook(options: StripeWebhookOptions & FastifyRouteOptions): FastifyPluginAsync {
-  return plugin(createStripeHandler(options), options.path, options.maxBodyBytes);
+  return plugin(createStripeHandler(options), options.path, options);
 }

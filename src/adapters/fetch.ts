@@ -1,5 +1,5 @@
 import { WebhookError } from '../errors/webhook-error.js';
-import { bodyTooLarge } from '../pipeline/create-pipeline.js';
+import { bodyTooLarge, readTimedOut } from '../pipeline/create-pipeline.js';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
@@ -16,7 +16,7 @@ import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
 export type FetchWebhookHandler = (request: Request) => Promise<Response>;
 
 /** Reads a Fetch body with the limit enforced while reading. */
-async function readWebBody(request: Request, maxBytes: number): Promise<Uint8Array> {
+async function readWebBody(request: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
   if (request.bodyUsed) {
     throw new WebhookError(
       'RAW_BODY_UNAVAILABLE',
@@ -29,15 +29,24 @@ async function readWebBody(request: Request, maxBytes: number): Promise<Uint8Arr
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw bodyTooLarge(maxBytes);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // A sender that trickles bytes (slowloris) is cut off instead of holding the connection and memory.
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(readTimedOut(timeoutMs)), timeoutMs);
+  });
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), deadline]);
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) throw bodyTooLarge(maxBytes);
+      chunks.push(value);
     }
-    chunks.push(value);
+  } catch (err) {
+    await reader.cancel().catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks, size);
 }
@@ -47,7 +56,7 @@ function route(handle: (req: WebhookRequest) => Promise<WebhookResponse>): Fetch
     const answer = await handle({
       method: request.method,
       headers: request.headers,
-      body: (maxBytes) => readWebBody(request, maxBytes),
+      body: (maxBytes, timeoutMs) => readWebBody(request, maxBytes, timeoutMs),
     });
     return new Response(answer.body, { status: answer.status, headers: answer.headers });
   };

@@ -70,7 +70,7 @@ function middleware(
     const answer = await handle({
       method: ctx.method,
       headers: ctx.headers,
-      body: body ?? ((maxBytes) => readNodeBody(ctx.req, maxBytes, FIX)),
+      body: body ?? ((maxBytes, timeoutMs) => readNodeBody(ctx.req, maxBytes, timeoutMs, FIX)),
     });
     ctx.status = answer.status;
     ctx.set(answer.headers); // before the body, so Koa keeps our content-type

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { WebhookError } from '../errors/webhook-error.js';
-import { bodyTooLarge } from '../pipeline/create-pipeline.js';
+import { bodyTooLarge, readTimedOut } from '../pipeline/create-pipeline.js';
 import type { RawBody } from '../types/common.js';
 import { readSingleHeader } from '../util/headers.js';
 
@@ -30,6 +30,7 @@ export const UNPARSED_BODY = Symbol.for('unparsedBody');
 export function readNodeBody(
   req: IncomingMessage | Readable,
   maxBytes: number,
+  timeoutMs: number,
   fix: string,
 ): Promise<Buffer> {
   if (req.readableEnded || req.destroyed) {
@@ -46,7 +47,10 @@ export function readNodeBody(
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A sender that trickles bytes (slowloris) is cut off instead of holding the socket and memory.
+    const timer = setTimeout(() => fail(readTimedOut(timeoutMs)), timeoutMs);
     const cleanup = () => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

@@ -15,6 +15,7 @@ export type WebhookErrorCode =
   | 'TIMESTAMP_OUT_OF_TOLERANCE'
   | 'SIGNATURE_MISMATCH'
   | 'BODY_TOO_LARGE'
+  | 'READ_TIMEOUT'
   | 'INVALID_JSON'
   | 'INVALID_PAYLOAD'
   | 'RAW_BODY_UNAVAILABLE'
@@ -39,6 +40,8 @@ export const WEBHOOK_ERROR_STATUS: Readonly<Record<WebhookErrorCode, number>> = 
   TIMESTAMP_OUT_OF_TOLERANCE: 401,
   SIGNATURE_MISMATCH: 401,
   BODY_TOO_LARGE: 413,
+  // The body did not arrive within readTimeoutMs (a slowloris sender, or a stalled client).
+  READ_TIMEOUT: 408,
   INVALID_JSON: 400,
   INVALID_PAYLOAD: 400,
   RAW_BODY_UNAVAILABLE: 500,

@@ -16,7 +16,8 @@ import type {
 
 const DEFAULT_TTL_MS = 3 * 24 * 60 * 60 * 1000;
 const DEFAULT_LEASE_MS = 60_000;
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_READ_TIMEOUT_MS = 10_000;
 const STORE_RETRY_AFTER_SECONDS = 10;
 
 /** What a provider plugs into the shared pipeline. */
@@ -53,6 +54,7 @@ export function createPipeline<E>(
   const leaseMs = positive(options.leaseMs, DEFAULT_LEASE_MS);
   const ttlMs = positive(options.dedupTtlMs, DEFAULT_TTL_MS);
   const maxBodyBytes = positive(options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
+  const readTimeoutMs = positive(options.readTimeoutMs, DEFAULT_READ_TIMEOUT_MS);
   const ackAfterMs =
     options.ackAfterMs !== undefined && options.ackAfterMs >= 0 ? options.ackAfterMs : undefined;
   const provider = spec.provider;
@@ -113,7 +115,7 @@ export function createPipeline<E>(
 
     let bytes: Uint8Array;
     try {
-      bytes = await readBody(req.body, maxBodyBytes);
+      bytes = await readBody(req.body, maxBodyBytes, readTimeoutMs);
     } catch (err) {
       return refuse(asWebhookError(err, 'RAW_BODY_UNAVAILABLE', 'The request body could not be read.'));
     }
@@ -257,14 +259,23 @@ async function runHandler(fn: () => unknown): Promise<unknown> {
   }
 }
 
-async function readBody(body: WebhookRequest['body'], maxBytes: number): Promise<Uint8Array> {
+async function readBody(
+  body: WebhookRequest['body'],
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<Uint8Array> {
   if (body === undefined) {
     throw new WebhookError('RAW_BODY_UNAVAILABLE', 'The adapter passed no request body.');
   }
-  const raw: RawBody = typeof body === 'function' ? await body(maxBytes) : body;
+  const raw: RawBody = typeof body === 'function' ? await body(maxBytes, timeoutMs) : body;
   const bytes = toBytes(raw);
   if (bytes.byteLength > maxBytes) throw bodyTooLarge(maxBytes);
   return bytes;
+}
+
+/** The READ_TIMEOUT error, shared by the adapters' streaming readers. */
+export function readTimedOut(timeoutMs: number): WebhookError {
+  return new WebhookError('READ_TIMEOUT', `The request body did not arrive within ${timeoutMs} ms (readTimeoutMs).`);
 }
 
 /**
@@ -294,7 +305,8 @@ function describeError(err: unknown): Record<string, unknown> {
   return err instanceof Error ? { name: err.name, message: err.message } : { value: String(err) };
 }
 
-function positive(value: number | undefined, fallback: number): number {
+/** `value` when it is a finite positive number, else `fallback`. */
+export function positive(value: number | undefined, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;
 }
 

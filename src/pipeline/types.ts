@@ -20,7 +20,7 @@ export interface Logger {
 
 /**
  * Reads the body, refusing it (with a `BODY_TOO_LARGE` {@link WebhookError}) as soon as it passes
- * `maxBytes`. Adapters pass one so the limit is enforced while reading, not after.
+ * `maxBytes`, or with `READ_TIMEOUT` when it has not all arrived within `timeoutMs`. Adapters pass one so the limit is enforced while reading, not after.
  *
  * @example
  * ```ts
@@ -28,7 +28,7 @@ export interface Logger {
  * const reader: BodyReader = async () => Buffer.from('{}');
  * ```
  */
-export type BodyReader = (maxBytes: number) => Promise<RawBody>;
+export type BodyReader = (maxBytes: number, timeoutMs: number) => Promise<RawBody>;
 
 /**
  * A request as the pipeline sees it. `body` is the raw bytes, or a {@link BodyReader} that the pipeline
@@ -138,6 +138,8 @@ export interface WebhookOptions<E> {
   leaseMs?: number;
   /** Largest body accepted, enforced while reading; default 1 MiB. */
   maxBodyBytes?: number;
+  /** Longest the whole body may take to arrive; default 10 s. A slow sender cannot hold memory and a socket forever. */
+  readTimeoutMs?: number;
   /** Answer 202 once the handler has run this long and keep processing (Chatwoot gives up after 5 s). */
   ackAfterMs?: number;
   /** Your own dedup key; default the provider's (`chatwootDedupKey`, `stripeDedupKey`). */

@@ -13,7 +13,7 @@ import {
   signStripePayload,
   stripeEvent,
 } from '../../src/testing/index.js';
-import { send, shuffle, sleep, streamChunked } from './http.js';
+import { send, shuffle, sleep, streamChunked, trickle } from './http.js';
 import { FRAMEWORKS, type Route, type Running } from './servers.js';
 
 const CW_SECRET = 'cw-test-secret';
@@ -93,6 +93,24 @@ describe.each(FRAMEWORKS)('$name adapter', (framework) => {
     expect(JSON.parse(answer.body)).toEqual(errorBody('BODY_TOO_LARGE'));
     // The answer came long before the client had sent everything.
     expect(answer.bytesWrittenAtAnswer).toBeLessThan(total / 4);
+  });
+
+  it('cuts off a body trickled slower than readTimeoutMs, runs nothing, and keeps serving', async () => {
+    let calls = 0;
+    const outcomes: WebhookOutcome[] = [];
+    const server = await start([
+      chatwoot({ readTimeoutMs: 400, onOutcome: (o) => void outcomes.push(o), onEvent: () => void calls++ }),
+    ]);
+    const headers = signChatwootPayload(chatwootEvent('message_created'), CW_SECRET).headers;
+    const answer = await trickle(server.url('/cw'), headers, 50, 5_000);
+    expect(answer.afterMs).toBeLessThan(400 + 1_000);
+    // 408 where the response can still be written; Fastify's reader drops the connection instead.
+    if (answer.status !== 0) expect(answer).toMatchObject({ status: 408, body: JSON.stringify(errorBody('READ_TIMEOUT')) });
+    await sleep(50);
+    expect(outcomes).toEqual([expect.objectContaining({ result: 'rejected', code: 'READ_TIMEOUT' })]);
+    expect(calls).toBe(0);
+    const next = await send(server.url('/cw'), signChatwootPayload(chatwootEvent('message_created'), CW_SECRET));
+    expect(next.status).toBe(200);
   });
 
   it('answers 500 MISSING_SECRET when no secret is configured, and never runs the handler', async () => {

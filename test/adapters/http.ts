@@ -82,3 +82,41 @@ export function shuffle<T>(items: T[], seed: number): T[] {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends the headers and then one byte every `everyMs`, slowloris-style, for at most `maxMs`. Resolves
+ * with the status when the server answers, or 0 when it closed the connection without answering.
+ */
+export function trickle(
+  url: string,
+  headers: Record<string, string>,
+  everyMs: number,
+  maxMs: number,
+): Promise<{ status: number; body: string; afterMs: number }> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    let done = false;
+    const finish = (status: number, body: string) => {
+      if (done) return;
+      done = true;
+      clearInterval(timer);
+      resolve({ status, body, afterMs: Date.now() - started });
+    };
+    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-length': '100000' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => finish(res.statusCode ?? 0, body));
+    });
+    req.on('error', () => finish(0, ''));
+    req.on('close', () => setTimeout(() => finish(0, ''), 50));
+    req.flushHeaders();
+    const timer = setInterval(() => {
+      if (Date.now() - started > maxMs) {
+        req.destroy();
+        return;
+      }
+      if (!req.destroyed) req.write('a');
+    }, everyMs);
+  });
+}
