@@ -105,11 +105,15 @@ describe.each(FRAMEWORKS)('$name adapter', (framework) => {
     const answer = await trickle(server.url('/cw'), headers, 50, 5_000);
     expect(answer.afterMs).toBeLessThan(400 + 1_000);
     // 408 where the response can still be written; Fastify's reader drops the connection instead.
-    if (answer.status !== 0) expect(answer).toMatchObject({ status: 408, body: JSON.stringify(errorBody('READ_TIMEOUT')) });
+    if (answer.status !== 0)
+      expect(answer).toMatchObject({ status: 408, body: JSON.stringify(errorBody('READ_TIMEOUT')) });
     await sleep(50);
     expect(outcomes).toEqual([expect.objectContaining({ result: 'rejected', code: 'READ_TIMEOUT' })]);
     expect(calls).toBe(0);
-    const next = await send(server.url('/cw'), signChatwootPayload(chatwootEvent('message_created'), CW_SECRET));
+    const next = await send(
+      server.url('/cw'),
+      signChatwootPayload(chatwootEvent('message_created'), CW_SECRET),
+    );
     expect(next.status).toBe(200);
   });
 

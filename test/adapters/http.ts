@@ -102,12 +102,16 @@ export function trickle(
       clearInterval(timer);
       resolve({ status, body, afterMs: Date.now() - started });
     };
-    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-length': '100000' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => finish(res.statusCode ?? 0, body));
-    });
+    const req = httpRequest(
+      url,
+      { method: 'POST', headers: { ...headers, 'content-length': '100000' } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => finish(res.statusCode ?? 0, body));
+      },
+    );
     req.on('error', () => finish(0, ''));
     req.on('close', () => setTimeout(() => finish(0, ''), 50));
     req.flushHeaders();
