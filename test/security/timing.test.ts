@@ -1,11 +1,12 @@
 // Signature comparisons are constant-time (timingSafeEqual on equal-length digests), and a wrong-length
 // signature is refused without comparing.
+import type * as nodeCrypto from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 
 const compare = vi.hoisted(() => ({ calls: [] as [number, number][] }));
 vi.mock('node:crypto', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:crypto')>();
+  const actual = await importOriginal<typeof nodeCrypto>();
   return {
     ...actual,
     timingSafeEqual: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {
