@@ -275,7 +275,10 @@ async function readBody(
 
 /** The READ_TIMEOUT error, shared by the adapters' streaming readers. */
 export function readTimedOut(timeoutMs: number): WebhookError {
-  return new WebhookError('READ_TIMEOUT', `The request body did not arrive within ${timeoutMs} ms (readTimeoutMs).`);
+  return new WebhookError(
+    'READ_TIMEOUT',
+    `The request body did not arrive within ${timeoutMs} ms (readTimeoutMs).`,
+  );
 }
 
 /**
