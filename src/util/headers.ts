@@ -1,5 +1,3 @@
-import type { HeaderSource } from '../types/common.js';
-
 /**
  * Reads one header, case-insensitively, from a Fetch `Headers`, Node's headers or a plain object.
  * Returns the raw value: a string, an array (plain objects can hold one), or undefined.
@@ -38,5 +36,3 @@ export function readSingleHeader(headers: unknown, name: string): string | null 
   if (value.length === 0) return undefined;
   return value.length === 1 ? value[0] : null;
 }
-
-export type { HeaderSource };
