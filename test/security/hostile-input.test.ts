@@ -1,8 +1,9 @@
-// Hostile input through the real HTTP adapters (fast-check, fixed seed). For every case: an answer from
+// Hostile input through the real HTTP adapters, Chatwoot and Stripe routes (fast-check, fixed seed). For every case: an answer from
 // the contract, no handler call unless the request was genuinely signed, no uncaught exception or
 // unhandled rejection, and the server still answers the next valid request.
 // `npm run test:fuzz` runs the same property with FUZZ_RUNS=100000.
 import fc from 'fast-check';
+import { createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatwootEvent, signChatwootPayload } from '../../src/testing/index.js';
@@ -43,6 +44,11 @@ beforeAll(async () => {
           ignore: () => false,
           onEvent: () => void calls++,
         },
+      },
+      {
+        path: '/stripe',
+        provider: 'stripe',
+        options: { secret: SECRET, maxBodyBytes: 32 * 1024, onEvent: () => void calls++ },
       },
     ]);
     servers.push({ name: framework.name, running, calls: () => calls });
@@ -140,6 +146,7 @@ const caseArb = fc.record({
     undefined,
   ),
   signGenuinely: fc.boolean(),
+  route: fc.constantFrom('chatwoot', 'stripe'),
 });
 
 describe('hostile input through every adapter', () => {
@@ -150,15 +157,18 @@ describe('hostile input through every adapter', () => {
       fc.asyncProperty(caseArb, async (c) => {
         const server = servers[c.server % servers.length]!;
         const headers: [string, string][] = [];
-        let bodyBytes = c.body;
+        const bodyBytes = c.body;
+        const stripe = c.route === 'stripe';
         if (c.signGenuinely) {
           // Genuinely signed hostile bytes: verification passes, parsing must still refuse or accept cleanly.
-          const signed = signChatwootPayload(bodyBytes.toString('latin1'), SECRET);
-          bodyBytes = Buffer.from(signed.body, 'latin1');
-          const ts = signed.headers['x-chatwoot-timestamp']!;
-          const { createHmac } = await import('node:crypto');
+          const ts = String(Math.floor(Date.now() / 1000));
           const sig = createHmac('sha256', SECRET).update(`${ts}.`).update(bodyBytes).digest('hex');
-          headers.push(['x-chatwoot-timestamp', ts], ['x-chatwoot-signature', `sha256=${sig}`]);
+          if (stripe) headers.push(['stripe-signature', `t=${ts},v1=${sig}`]);
+          else headers.push(['x-chatwoot-timestamp', ts], ['x-chatwoot-signature', `sha256=${sig}`]);
+        } else if (stripe) {
+          const forged = `t=${c.timestamp ?? ''},v1=${c.signature ?? ''}`;
+          headers.push(['stripe-signature', c.signature === undefined ? forged : c.signature]);
+          if (c.duplicateSignature) headers.push(['stripe-signature', forged]);
         } else {
           if (c.signature !== undefined) headers.push(['x-chatwoot-signature', c.signature]);
           if (c.signature !== undefined && c.duplicateSignature)
@@ -167,7 +177,7 @@ describe('hostile input through every adapter', () => {
         }
         if (c.contentType !== undefined) headers.push(['content-type', c.contentType]);
         const before = server.calls();
-        const answer = await rawPost(server.running.url('/cw'), headers, bodyBytes);
+        const answer = await rawPost(server.running.url(stripe ? '/stripe' : '/cw'), headers, bodyBytes);
         sent++;
         if (answer.status === 431) {
           // Node's own limit on header size (16 KB) answers before any framework code runs.
