@@ -50,4 +50,7 @@ export type {
   WebhookRequest,
   WebhookResponse,
   WebhookResponseCode,
+  WebhookHandler,
+  WebhookStats,
 } from './pipeline/types.js';
+export type { WithStats } from './adapters/with-stats.js';

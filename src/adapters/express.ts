@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+import { withStats, type WithStats } from './with-stats.js';
 import { keptBody, readNodeBody, writeNodeResponse } from './node-body.js';
 
 /**
@@ -46,8 +47,9 @@ function middleware(handle: (req: WebhookRequest) => Promise<WebhookResponse>): 
  * app.post('/cw', chatwootWebhook({ secret: process.env.CW_HMAC_SECRET, on: { message_created: reply } }));
  * ```
  */
-export function chatwootWebhook(options: ChatwootWebhookOptions): ExpressWebhookHandler {
-  return middleware(createChatwootHandler(options));
+export function chatwootWebhook(options: ChatwootWebhookOptions): WithStats<ExpressWebhookHandler> {
+  const handle = createChatwootHandler(options);
+  return withStats(middleware(handle), handle);
 }
 
 /**
@@ -61,6 +63,7 @@ export function chatwootWebhook(options: ChatwootWebhookOptions): ExpressWebhook
  * app.post('/webhook/payments', stripeWebhook({ secret: process.env.STRIPE_WEBHOOK_SECRET, on: { 'checkout.session.completed': fulfil } }));
  * ```
  */
-export function stripeWebhook(options: StripeWebhookOptions): ExpressWebhookHandler {
-  return middleware(createStripeHandler(options));
+export function stripeWebhook(options: StripeWebhookOptions): WithStats<ExpressWebhookHandler> {
+  const handle = createStripeHandler(options);
+  return withStats(middleware(handle), handle);
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+import { withStats, type WithStats } from './with-stats.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import {
   bodyTooLarge,
@@ -97,8 +98,11 @@ function plugin(
  * await app.register(chatwootWebhook({ path: '/cw', secret: process.env.CW_HMAC_SECRET, onEvent }));
  * ```
  */
-export function chatwootWebhook(options: ChatwootWebhookOptions & FastifyRouteOptions): FastifyPluginAsync {
-  return plugin(createChatwootHandler(options), options.path, options);
+export function chatwootWebhook(
+  options: ChatwootWebhookOptions & FastifyRouteOptions,
+): WithStats<FastifyPluginAsync> {
+  const handle = createChatwootHandler(options);
+  return withStats(plugin(handle, options.path, options), handle);
 }
 
 /**
@@ -112,6 +116,9 @@ export function chatwootWebhook(options: ChatwootWebhookOptions & FastifyRouteOp
  * await app.register(stripeWebhook({ path: '/webhook/payments', secret: process.env.STRIPE_WEBHOOK_SECRET, onEvent }));
  * ```
  */
-export function stripeWebhook(options: StripeWebhookOptions & FastifyRouteOptions): FastifyPluginAsync {
-  return plugin(createStripeHandler(options), options.path, options);
+export function stripeWebhook(
+  options: StripeWebhookOptions & FastifyRouteOptions,
+): WithStats<FastifyPluginAsync> {
+  const handle = createStripeHandler(options);
+  return withStats(plugin(handle, options.path, options), handle);
 }

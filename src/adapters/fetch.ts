@@ -3,6 +3,7 @@ import { bodyTooLarge, readTimedOut } from '../pipeline/create-pipeline.js';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+import { withStats, type WithStats } from './with-stats.js';
 
 /**
  * A Fetch-style route: Next.js route handlers, Hono (`c.req.raw`), Bun, Deno, Cloudflare-style workers.
@@ -72,8 +73,9 @@ function route(handle: (req: WebhookRequest) => Promise<WebhookResponse>): Fetch
  * export const POST = chatwootWebhook({ secret: process.env.CW_HMAC_SECRET, onEvent });
  * ```
  */
-export function chatwootWebhook(options: ChatwootWebhookOptions): FetchWebhookHandler {
-  return route(createChatwootHandler(options));
+export function chatwootWebhook(options: ChatwootWebhookOptions): WithStats<FetchWebhookHandler> {
+  const handle = createChatwootHandler(options);
+  return withStats(route(handle), handle);
 }
 
 /**
@@ -86,6 +88,7 @@ export function chatwootWebhook(options: ChatwootWebhookOptions): FetchWebhookHa
  * export const POST = stripeWebhook({ secret: process.env.STRIPE_WEBHOOK_SECRET, on: { 'invoice.paid': onPaid } });
  * ```
  */
-export function stripeWebhook(options: StripeWebhookOptions): FetchWebhookHandler {
-  return route(createStripeHandler(options));
+export function stripeWebhook(options: StripeWebhookOptions): WithStats<FetchWebhookHandler> {
+  const handle = createStripeHandler(options);
+  return withStats(route(handle), handle);
 }

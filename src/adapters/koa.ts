@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+import { withStats, type WithStats } from './with-stats.js';
 import { keptBody, readNodeBody, UNPARSED_BODY } from './node-body.js';
 
 /**
@@ -90,8 +91,11 @@ function middleware(
  * app.use(chatwootWebhook({ path: '/cw', secret: process.env.CW_HMAC_SECRET, onEvent }));
  * ```
  */
-export function chatwootWebhook(options: ChatwootWebhookOptions & KoaRouteOptions): KoaWebhookMiddleware {
-  return middleware(createChatwootHandler(options), options.path);
+export function chatwootWebhook(
+  options: ChatwootWebhookOptions & KoaRouteOptions,
+): WithStats<KoaWebhookMiddleware> {
+  const handle = createChatwootHandler(options);
+  return withStats(middleware(handle, options.path), handle);
 }
 
 /**
@@ -105,6 +109,9 @@ export function chatwootWebhook(options: ChatwootWebhookOptions & KoaRouteOption
  * app.use(stripeWebhook({ path: '/webhook/payments', secret: process.env.STRIPE_WEBHOOK_SECRET, onEvent }));
  * ```
  */
-export function stripeWebhook(options: StripeWebhookOptions & KoaRouteOptions): KoaWebhookMiddleware {
-  return middleware(createStripeHandler(options), options.path);
+export function stripeWebhook(
+  options: StripeWebhookOptions & KoaRouteOptions,
+): WithStats<KoaWebhookMiddleware> {
+  const handle = createStripeHandler(options);
+  return withStats(middleware(handle, options.path), handle);
 }

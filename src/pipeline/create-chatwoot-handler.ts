@@ -7,7 +7,7 @@ import { parseJsonObject } from '../util/bytes.js';
 import { readSingleHeader } from '../util/headers.js';
 import { verifyChatwootSignature } from '../verify/verify-chatwoot-signature.js';
 import { createPipeline } from './create-pipeline.js';
-import type { WebhookContext, WebhookOptions, WebhookRequest, WebhookResponse } from './types.js';
+import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js';
 
 /**
  * One handler per Chatwoot event name, each typed with that event's payload.
@@ -78,9 +78,7 @@ export function ignoreNonIncomingMessages(event: ChatwootEvent): boolean {
  * const res = await handle({ method: 'POST', headers: req.headers, body: rawBody });
  * ```
  */
-export function createChatwootHandler(
-  options: ChatwootWebhookOptions,
-): (req: WebhookRequest) => Promise<WebhookResponse> {
+export function createChatwootHandler(options: ChatwootWebhookOptions): WebhookHandler {
   const ignore = options.ignore ?? ignoreNonIncomingMessages;
   const on = options.on ?? {};
   return createPipeline<ChatwootEvent>(options, {

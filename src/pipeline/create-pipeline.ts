@@ -7,11 +7,13 @@ import { hasUsableSecret } from '../util/secrets.js';
 import { safeLogger } from './safe-logger.js';
 import type {
   WebhookContext,
+  WebhookHandler,
   WebhookOptions,
   WebhookOutcome,
   WebhookRequest,
   WebhookResponse,
   WebhookResponseCode,
+  WebhookStats,
 } from './types.js';
 
 const DEFAULT_TTL_MS = 3 * 24 * 60 * 60 * 1000;
@@ -45,10 +47,7 @@ type Result = WebhookOutcome['result'];
  * → parse → ignore → claim → handler → complete or release → answer. Signatures are checked before any
  * claim, so forged requests cannot fill the store.
  */
-export function createPipeline<E>(
-  options: WebhookOptions<E>,
-  spec: ProviderSpec<E>,
-): (req: WebhookRequest) => Promise<WebhookResponse> {
+export function createPipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): WebhookHandler {
   const store: DedupStore | undefined =
     options.store === false ? undefined : (options.store ?? createMemoryDedupStore());
   const leaseMs = positive(options.leaseMs, DEFAULT_LEASE_MS);
@@ -75,13 +74,34 @@ export function createPipeline<E>(
     }
   }
 
-  return async function handle(req: WebhookRequest): Promise<WebhookResponse> {
+  const since = new Date().toISOString();
+  const counts: WebhookStats['counts'] = {
+    processed: 0,
+    duplicate: 0,
+    'in-flight': 0,
+    ignored: 0,
+    rejected: 0,
+    failed: 0,
+  };
+  const stats = (): WebhookStats => {
+    const size = (store as { size?: unknown } | undefined)?.size;
+    return {
+      provider,
+      since,
+      requests: Object.values(counts).reduce((a, b) => a + b, 0),
+      counts: { ...counts },
+      storeSize: typeof size === 'number' ? size : undefined,
+    };
+  };
+
+  async function handle(req: WebhookRequest): Promise<WebhookResponse> {
     const started = performance.now();
     const outcome = (
       result: Result,
       status: number,
       extra: { code?: WebhookResponseCode; event?: string | undefined; key?: string | undefined } = {},
     ): void => {
+      counts[result]++;
       if (options.onOutcome === undefined) return;
       const summary: WebhookOutcome = { provider, result, status, durationMs: performance.now() - started };
       if (extra.code !== undefined) summary.code = extra.code;
@@ -243,7 +263,8 @@ export function createPipeline<E>(
     requestLog.info({ ackAfterMs }, 'handler still running: answered 202, processing continues');
     void work.then((error) => finish(error, 202));
     return okResponse({ ok: true, accepted: true }, 202);
-  };
+  }
+  return Object.assign(handle, { stats });
 }
 
 const NO_ERROR = Symbol('no error');

@@ -4,7 +4,7 @@ import { safeTruncate } from '../text/safe-truncate.js';
 import type { StripeThinEvent, StripeWebhookEvent } from '../types/stripe.js';
 import { parseStripeEvent, verifyStripeEvent } from '../verify/verify-stripe-event.js';
 import { createPipeline } from './create-pipeline.js';
-import type { WebhookContext, WebhookOptions, WebhookRequest, WebhookResponse } from './types.js';
+import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js';
 
 /**
  * One handler per Stripe event type, each receiving the event narrowed to that type (so
@@ -53,9 +53,7 @@ export interface StripeWebhookOptions extends WebhookOptions<StripeWebhookEvent>
  * const res = await handle({ method: 'POST', headers: req.headers, body: rawBody });
  * ```
  */
-export function createStripeHandler(
-  options: StripeWebhookOptions,
-): (req: WebhookRequest) => Promise<WebhookResponse> {
+export function createStripeHandler(options: StripeWebhookOptions): WebhookHandler {
   const on = (options.on ?? {}) as Record<
     string,
     ((event: StripeWebhookEvent, ctx: WebhookContext) => unknown) | undefined

@@ -113,6 +113,42 @@ export interface WebhookOutcome {
 }
 
 /**
+ * Counts since the handler was created, for a health endpoint or metrics.
+ *
+ * @example
+ * ```ts
+ * import type { WebhookStats } from 'hookguard';
+ * const duplicateRate = (s: WebhookStats) => s.counts.duplicate / Math.max(1, s.requests);
+ * ```
+ */
+export interface WebhookStats {
+  provider: 'chatwoot' | 'stripe';
+  /** ISO-8601 time the handler was created. */
+  since: string;
+  /** Requests answered (a 202 counts when its processing ends). */
+  requests: number;
+  counts: Record<WebhookOutcome['result'], number>;
+  /** Keys held by the store, where the store can tell (the memory store can). */
+  storeSize: number | undefined;
+}
+
+/**
+ * What {@link createChatwootHandler} and {@link createStripeHandler} return: the request handler, with its
+ * {@link WebhookStats}.
+ *
+ * @example
+ * ```ts
+ * import { createStripeHandler, type WebhookHandler } from 'hookguard';
+ * const handle: WebhookHandler = createStripeHandler({ secret: process.env.STRIPE_WEBHOOK_SECRET });
+ * console.log(handle.stats().counts.processed);
+ * ```
+ */
+export interface WebhookHandler {
+  (req: WebhookRequest): Promise<WebhookResponse>;
+  stats(): WebhookStats;
+}
+
+/**
  * Options shared by {@link createChatwootHandler}, {@link createStripeHandler} and every adapter.
  *
  * @example

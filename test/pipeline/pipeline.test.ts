@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import * as expressAdapter from '../../src/adapters/express.js';
+import * as fastifyAdapter from '../../src/adapters/fastify.js';
+import * as fetchAdapter from '../../src/adapters/fetch.js';
+import * as koaAdapter from '../../src/adapters/koa.js';
 import {
   createChatwootHandler,
   createMemoryDedupStore,
@@ -105,6 +109,24 @@ describe('pipeline', () => {
       key: expect.stringMatching(/^stripe:evt_test_/),
     });
     expect(outcomes.every((o) => o.durationMs >= 0)).toBe(true);
+  });
+
+  it('stats() counts every outcome since creation, and the memory store size', async () => {
+    const handle = createStripeHandler({ secret: STRIPE_SECRET, onEvent: () => {} });
+    const before = handle.stats();
+    expect(before).toMatchObject({ provider: 'stripe', requests: 0, storeSize: 0 });
+    expect(Date.parse(before.since)).toBeGreaterThan(0);
+    const signed = signStripePayload(stripeEvent('invoice.paid'), STRIPE_SECRET);
+    await handle(post(signed));
+    await handle(post(signed));
+    await handle(post(signStripePayload(stripeEvent('invoice.paid'), 'whsec_other')));
+    await handle({ method: 'GET', headers: {}, body: '' });
+    expect(handle.stats()).toMatchObject({
+      requests: 4,
+      counts: { processed: 1, duplicate: 1, 'in-flight': 0, ignored: 0, rejected: 2, failed: 0 },
+      storeSize: 1,
+    });
+    expect(createStripeHandler({ secret: STRIPE_SECRET, store: false }).stats().storeSize).toBeUndefined();
   });
 
   it('a throwing logger or onOutcome does not change the answer', async () => {
@@ -301,5 +323,18 @@ describe('ignoreNonIncomingMessages', () => {
     [{ event: 'contact_updated', message_type: 'outgoing' }, false],
   ])('%j → ignored: %s', (event, ignored) => {
     expect(ignoreNonIncomingMessages(event as ChatwootEvent)).toBe(ignored);
+  });
+});
+
+describe('adapters expose the stats of their pipeline', () => {
+  it('express, koa, fastify and fetch handlers answer stats()', () => {
+    const handlers = [
+      expressAdapter.stripeWebhook({ secret: STRIPE_SECRET }),
+      koaAdapter.stripeWebhook({ secret: STRIPE_SECRET }),
+      fastifyAdapter.stripeWebhook({ secret: STRIPE_SECRET, path: '/s' }),
+      fetchAdapter.stripeWebhook({ secret: STRIPE_SECRET }),
+    ];
+    for (const handler of handlers)
+      expect(handler.stats()).toMatchObject({ provider: 'stripe', requests: 0 });
   });
 });

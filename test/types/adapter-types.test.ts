@@ -13,8 +13,10 @@ import {
   type ChatwootMessageEvent,
   type StripeThinEvent,
   type WebhookContext,
+  type WebhookHandler,
   type WebhookRequest,
   type WebhookResponse,
+  type WebhookStats,
 } from '../../src/index.js';
 
 describe('handler types', () => {
@@ -56,9 +58,9 @@ describe('handler types', () => {
   });
 
   it('pipeline handlers take a WebhookRequest and give a WebhookResponse', () => {
-    expectTypeOf(createChatwootHandler({ secret: 's' })).toEqualTypeOf<
-      (req: WebhookRequest) => Promise<WebhookResponse>
-    >();
+    expectTypeOf(createChatwootHandler({ secret: 's' })).toEqualTypeOf<WebhookHandler>();
+    expectTypeOf(createChatwootHandler({ secret: 's' })).toBeCallableWith({} as WebhookRequest);
+    expectTypeOf(createChatwootHandler({ secret: 's' })).returns.resolves.toEqualTypeOf<WebhookResponse>();
   });
 });
 
@@ -85,9 +87,15 @@ describe('adapter types fit their frameworks', () => {
     app.use(koaAdapter.chatwootWebhook({ path: '/cw', secret: 's' }));
   });
 
-  it('fetch: a (Request) => Promise<Response>', () => {
-    expectTypeOf(fetchAdapter.stripeWebhook({ secret: 's' })).toEqualTypeOf<
-      (request: Request) => Promise<Response>
-    >();
+  it('fetch: a (Request) => Promise<Response>, and every adapter has stats()', () => {
+    const handler = fetchAdapter.stripeWebhook({ secret: 's' });
+    expectTypeOf(handler).toBeCallableWith(new Request('http://localhost'));
+    expectTypeOf(handler).returns.toEqualTypeOf<Promise<Response>>();
+    expectTypeOf(handler.stats).returns.toEqualTypeOf<WebhookStats>();
+    expectTypeOf(expressAdapter.chatwootWebhook({ secret: 's' }).stats).returns.toEqualTypeOf<WebhookStats>();
+    expectTypeOf(koaAdapter.stripeWebhook({ secret: 's' }).stats).returns.toEqualTypeOf<WebhookStats>();
+    expectTypeOf(
+      fastifyAdapter.stripeWebhook({ path: '/', secret: 's' }).stats,
+    ).returns.toEqualTypeOf<WebhookStats>();
   });
 });
