@@ -12,6 +12,7 @@ export default defineConfig({
     fetch: 'src/adapters/fetch.ts',
     redis: 'src/stores/redis.ts',
     postgres: 'src/stores/postgres.ts',
+    cli: 'src/cli.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -64,6 +64,17 @@ describe('the packed package', () => {
     expect(out).toBe('invoice.paid SIGNATURE_MISMATCH');
   });
 
+  it('ships the hookguard command (bin)', () => {
+    const pkg = JSON.parse(node(['-p', "JSON.stringify(require('hookguard/package.json').bin)"])) as Record<
+      string,
+      string
+    >;
+    expect(pkg).toEqual({ hookguard: './dist/cli.js' });
+    expect(node(['node_modules/hookguard/dist/cli.js', '--help'])).toMatch(
+      /^usage: hookguard send chatwoot\|stripe/,
+    );
+  });
+
   it('loads every adapter and store without its framework or client installed (they import types only)', () => {
     const out = node([
       '-e',
