@@ -6,6 +6,9 @@ import { runDemo } from '../scripts/demo.js';
 import { createFastifyApp } from '../examples/fastify.js';
 import { createHonoApp } from '../examples/fetch.js';
 import { createKoaApp } from '../examples/koa.js';
+import { createMetricsApp } from '../examples/metrics.js';
+import { createPinoApp } from '../examples/pino.js';
+import { Writable } from 'node:stream';
 import { listening, serveFetch } from './adapters/servers.js';
 
 const secrets = { chatwoot: 'example-cw-secret', stripe: 'whsec_example' };
@@ -98,5 +101,58 @@ describe('examples', () => {
     expect(await exercise(base)).toEqual([200, 200, 200, 200, 401]);
     // One log line per processed event: the duplicates did not run the handlers again.
     expect(log).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('observability examples', () => {
+  it('metrics: /metrics counts a known sequence of deliveries by provider, result and status; /health has stats()', async () => {
+    const base = await baseOf(createMetricsApp(secrets).listen(0, '127.0.0.1'));
+    expect(await exercise(base)).toEqual([200, 200, 200, 200, 401]);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const count = (labels: string) =>
+      Number(new RegExp(`^webhook_deliveries_total\\{${labels}\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 'NaN');
+    expect(count('provider="chatwoot",result="processed",status="200"')).toBe(1);
+    expect(count('provider="chatwoot",result="duplicate",status="200"')).toBe(1);
+    expect(count('provider="chatwoot",result="rejected",status="401"')).toBe(1);
+    expect(count('provider="stripe",result="processed",status="200"')).toBe(1);
+    expect(count('provider="stripe",result="duplicate",status="200"')).toBe(1);
+    expect(metrics).toMatch(/^webhook_duration_seconds_count\{provider="chatwoot"\} 3$/m);
+    const health = (await (await fetch(`${base}/health`)).json()) as {
+      chatwoot: { counts: Record<string, number>; storeSize: number };
+    };
+    expect(health.chatwoot.counts).toMatchObject({ processed: 1, duplicate: 1, rejected: 1 });
+    expect(health.chatwoot.storeSize).toBe(1);
+  });
+
+  it('pino: structured lines with event, key, delivery id and outcome, and no secret or signature', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const base = await baseOf(createPinoApp(secrets.chatwoot, sink).listen(0, '127.0.0.1'));
+    const signed = signChatwootPayload(
+      chatwootEvent('message_created', { content: 'secret plans 123' }),
+      secrets.chatwoot,
+      { deliveryId: 'd-77' },
+    );
+    expect(
+      (await fetch(`${base}/cw`, { method: 'POST', body: signed.body, headers: signed.headers })).status,
+    ).toBe(200);
+    const processed = lines.find((l) => l.outcome === 'processed');
+    expect(processed).toMatchObject({
+      provider: 'chatwoot',
+      event: 'message_created',
+      deliveryId: 'd-77',
+      status: 200,
+    });
+    expect(String(processed?.key)).toMatch(/^chatwoot:1:message_created:\d+$/);
+    expect(lines.find((l) => l.msg === 'replying')).toMatchObject({ deliveryId: 'd-77' });
+    const all = JSON.stringify(lines);
+    expect(all).not.toContain(secrets.chatwoot);
+    expect(all).not.toContain(signed.headers['x-chatwoot-signature']!.slice(7));
   });
 });
