@@ -64,6 +64,37 @@ describe('the packed package', () => {
     expect(out).toBe('invoice.paid SIGNATURE_MISMATCH');
   });
 
+  it.each([
+    ['index', 24],
+    ['express', 26],
+    ['fastify', 26],
+    ['koa', 26],
+    ['fetch', 26],
+    ['testing', 10],
+    ['redis', 6],
+    ['postgres', 6],
+  ] as const)(
+    '%s stays within its size budget (%i KB minified, with the core it loads)',
+    async (entry, budgetKB) => {
+      const { build } = await import('esbuild');
+      const result = await build({
+        entryPoints: [join(project, `node_modules/hookguard/dist/${entry}.js`)],
+        bundle: true,
+        minify: true,
+        write: false,
+        platform: 'node',
+        format: 'esm',
+        external: ['stripe', 'fastify'],
+        logLevel: 'silent',
+      });
+      const bytes = result.outputFiles[0]!.contents.byteLength;
+      console.log(
+        `size: hookguard${entry === 'index' ? '' : `/${entry}`} ${(bytes / 1024).toFixed(1)} KB minified`,
+      );
+      expect(bytes).toBeLessThanOrEqual(budgetKB * 1024);
+    },
+  );
+
   it('ships the hookguard command (bin)', () => {
     const pkg = JSON.parse(node(['-p', "JSON.stringify(require('hookguard/package.json').bin)"])) as Record<
       string,
