@@ -209,7 +209,6 @@ export function createPipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec
       requestLog.debug({}, 'nothing identifies this delivery: processing without dedup');
     }
 
-    const preview = safeCall(() => spec.describe(event), name ?? '');
     const work = runHandler(() => handler(event, ctx));
     const finish = async (error: unknown, status: number): Promise<WebhookResponse> => {
       const failed = error !== NO_ERROR;
@@ -242,10 +241,14 @@ export function createPipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec
         outcome('failed', status === 202 ? 202 : 500, { code: 'HANDLER_FAILED', event: name, key });
         return errorResponse(500, 'HANDLER_FAILED');
       }
-      requestLog.info(
-        { outcome: 'processed', status, preview, durationMs: Math.round(elapsed) },
-        'processed',
-      );
+      if (options.logger !== undefined) {
+        // The preview (grapheme-safe truncation) is only worth computing for a logger that will print it.
+        const preview = safeCall(() => spec.describe(event), name ?? '');
+        requestLog.info(
+          { outcome: 'processed', status, preview, durationMs: Math.round(elapsed) },
+          'processed',
+        );
+      }
       outcome('processed', status, { event: name, key });
       return okResponse({ ok: true });
     };
