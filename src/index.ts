@@ -9,8 +9,8 @@ export { verifyStripeEvent } from './verify/verify-stripe-event.js';
 export { DEFAULT_TOLERANCE_SECONDS } from './verify/verify-options.js';
 export type { VerifyOptions } from './verify/verify-options.js';
 
-export { createMemoryDedupStore } from './dedup/memory-dedup-store.js';
-export type { MemoryDedupStore, MemoryDedupStoreOptions } from './dedup/memory-dedup-store.js';
+export { createMemoryDedupStore } from './stores/memory.js';
+export type { MemoryDedupStore, MemoryDedupStoreOptions } from './stores/memory.js';
 export type { ClaimResult, DedupStore } from './dedup/dedup-store.js';
 export { chatwootDedupKey } from './dedup/chatwoot-dedup-key.js';
 export { stripeDedupKey } from './dedup/stripe-dedup-key.js';

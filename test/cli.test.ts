@@ -10,7 +10,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatwootWebhook, stripeWebhook } from '../src/adapters/express.js';
 import { main } from '../src/cli.js';
-import { listening, type Running } from './adapters/servers.js';
+import { listening, type Running } from './helpers/servers.js';
 
 const seen: string[] = [];
 let server: Running;

@@ -9,7 +9,7 @@ import { createKoaApp } from '../examples/koa.js';
 import { createMetricsApp } from '../examples/metrics.js';
 import { createPinoApp } from '../examples/pino.js';
 import { Writable } from 'node:stream';
-import { listening, serveFetch } from './adapters/servers.js';
+import { listening, serveFetch } from './helpers/servers.js';
 
 const secrets = { chatwoot: 'example-cw-secret', stripe: 'whsec_example' };
 let close: (() => Promise<void>) | undefined;

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
-import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+import type { WebhookHandler } from '../pipeline/types.js';
+import { keptBody, readNodeBody, writeNodeResponse } from '../body/node-body.js';
 import { withStats, type WithStats } from './with-stats.js';
-import { keptBody, readNodeBody, writeNodeResponse } from './node-body.js';
 
 /**
  * An Express 4 / 5 request handler (typed structurally, so hookguard never loads Express).
@@ -24,7 +24,7 @@ const FIX =
   'Mount the webhook route before app.use(express.json()), or use express.raw({ type: "application/json" }) on it, ' +
   'or keep the bytes with express.json({ verify: (req, _res, buf) => { req.rawBody = buf; } }).';
 
-function middleware(handle: (req: WebhookRequest) => Promise<WebhookResponse>): ExpressWebhookHandler {
+function middleware(handle: WebhookHandler): ExpressWebhookHandler {
   return (req, res, next) => {
     const body = keptBody(req.rawBody, req.body);
     handle({

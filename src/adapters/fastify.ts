@@ -1,16 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
-import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+import type { WebhookHandler } from '../pipeline/types.js';
+import { bodyTooLarge, bodyUnavailable, readTimedOut } from '../errors/body-errors.js';
+import { resolveBodyLimits } from '../pipeline/defaults.js';
 import { withStats, type WithStats } from './with-stats.js';
-import { WebhookError } from '../errors/webhook-error.js';
-import {
-  bodyTooLarge,
-  DEFAULT_MAX_BODY_BYTES,
-  DEFAULT_READ_TIMEOUT_MS,
-  positive,
-  readTimedOut,
-} from '../pipeline/create-pipeline.js';
 
 /**
  * Where to mount the route.
@@ -27,12 +21,11 @@ export interface FastifyRouteOptions {
 }
 
 function plugin(
-  handle: (req: WebhookRequest) => Promise<WebhookResponse>,
+  handle: WebhookHandler,
   path: string,
   options: { maxBodyBytes?: number | undefined; readTimeoutMs?: number | undefined },
 ): FastifyPluginAsync {
-  const limit = positive(options.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
-  const readTimeoutMs = positive(options.readTimeoutMs, DEFAULT_READ_TIMEOUT_MS);
+  const { maxBodyBytes: limit, readTimeoutMs } = resolveBodyLimits(options);
   const timedOut = new WeakSet<object>();
   return async function hookguardWebhook(app) {
     // Registered inside this plugin's own encapsulated scope: the app's other routes keep their parsers.
@@ -65,7 +58,7 @@ function plugin(
       const failure =
         (error as { statusCode?: number }).statusCode === 413
           ? bodyTooLarge(limit)
-          : new WebhookError('RAW_BODY_UNAVAILABLE', 'The request body could not be read.', { cause: error });
+          : bodyUnavailable('The request body could not be read.', error);
       const answer = await handle({
         method: request.method,
         headers: request.headers,

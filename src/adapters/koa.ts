@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
-import type { WebhookRequest, WebhookResponse } from '../pipeline/types.js';
+import type { WebhookHandler } from '../pipeline/types.js';
+import { keptBody, readNodeBody, UNPARSED_BODY } from '../body/node-body.js';
 import { withStats, type WithStats } from './with-stats.js';
-import { keptBody, readNodeBody, UNPARSED_BODY } from './node-body.js';
 
 /**
  * The parts of a Koa 2 / 3 context the middleware uses (typed structurally, so hookguard never loads Koa).
@@ -53,10 +53,7 @@ export interface KoaRouteOptions {
 const FIX =
   'Mount hookguard before the body parser, or use @koa/bodyparser (it keeps ctx.request.rawBody) or koa-body with includeUnparsed: true.';
 
-function middleware(
-  handle: (req: WebhookRequest) => Promise<WebhookResponse>,
-  path: string | undefined,
-): KoaWebhookMiddleware {
+function middleware(handle: WebhookHandler, path: string | undefined): KoaWebhookMiddleware {
   return async (ctx, next) => {
     if (path !== undefined && ctx.path !== path) {
       await next();

@@ -14,17 +14,3 @@ export function boundedKey(namespace: string, parts: readonly (string | number)[
   if (key.length <= MAX_KEY_LENGTH) return key;
   return `${namespace}:sha256:${createHash('sha256').update(key).digest('base64url')}`;
 }
-
-/** An id as providers send them: a finite integer or a non-empty string; anything else is "no id". */
-export function idOf(value: unknown): string | number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
-  if (typeof value === 'string') return value.length > 0 ? value : undefined;
-  return undefined;
-}
-
-/** A property of an object-like value, or undefined (never throws on null, arrays or primitives). */
-export function field(value: unknown, name: string): unknown {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)[name]
-    : undefined;
-}

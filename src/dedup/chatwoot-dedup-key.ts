@@ -1,8 +1,7 @@
 import type { HeaderSource } from '../types/common.js';
-import { readSingleHeader } from '../util/headers.js';
-import { boundedKey, field, idOf } from './bounded-key.js';
-
-const MAX_DELIVERY_ID_LENGTH = 256;
+import { readDeliveryId } from '../util/delivery-id.js';
+import { field, idOf } from '../util/values.js';
+import { boundedKey } from './bounded-key.js';
 
 /**
  * The dedup key of a Chatwoot delivery.
@@ -38,11 +37,8 @@ export function chatwootDedupKey(payload: unknown, headers?: HeaderSource): stri
       return boundedKey('chatwoot', [account, 'conversation_created', conversationId]);
     }
   }
-  const delivery = headers === undefined ? undefined : readSingleHeader(headers, 'x-chatwoot-delivery');
-  if (typeof delivery === 'string' && delivery.length > 0 && delivery.length <= MAX_DELIVERY_ID_LENGTH) {
-    return boundedKey('chatwoot', ['delivery', delivery]);
-  }
-  return undefined;
+  const delivery = readDeliveryId(headers);
+  return delivery === undefined ? undefined : boundedKey('chatwoot', ['delivery', delivery]);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { boundedKey, field, idOf } from './bounded-key.js';
+import { field, idOf } from '../util/values.js';
+import { boundedKey } from './bounded-key.js';
 
 /**
  * The dedup key of a Stripe event: `stripe:{event.id}`; for a thin event (`object: "v2.core.event"`),

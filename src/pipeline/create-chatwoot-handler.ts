@@ -1,12 +1,14 @@
 import { chatwootDedupKey } from '../dedup/chatwoot-dedup-key.js';
-import { field } from '../dedup/bounded-key.js';
+import { field } from '../util/values.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { describeChatwootEvent } from '../text/describe-chatwoot-event.js';
 import type { ChatwootEvent, ChatwootEventName } from '../types/chatwoot.js';
 import { parseJsonObject } from '../util/bytes.js';
-import { readSingleHeader } from '../util/headers.js';
-import { verifyChatwootSignature } from '../verify/verify-chatwoot-signature.js';
+import { readDeliveryId } from '../util/delivery-id.js';
+import { hasUsableSecret } from '../util/secrets.js';
+import { checkChatwootSignature, resolveChatwootVerifyOptions } from '../verify/verify-chatwoot-signature.js';
 import { createPipeline } from './create-pipeline.js';
+import type { EventHandler } from './provider-spec.js';
 import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js';
 
 /**
@@ -81,32 +83,23 @@ export function ignoreNonIncomingMessages(event: ChatwootEvent): boolean {
 export function createChatwootHandler(options: ChatwootWebhookOptions): WebhookHandler {
   const ignore = options.ignore ?? ignoreNonIncomingMessages;
   const on = options.on ?? {};
+  // Resolved once per handler, not per request; without a usable secret the pipeline refuses every
+  // request (or, under allowUnsigned, reads without verifying).
+  const verifier = hasUsableSecret(options.secret) ? resolveChatwootVerifyOptions(options) : undefined;
   return createPipeline<ChatwootEvent>(options, {
     provider: 'chatwoot',
-    read(body, headers, verify) {
-      let deliveryId: string | undefined;
-      if (verify) {
-        const secret = options.secret ?? [];
-        ({ deliveryId } = verifyChatwootSignature(body, headers, {
-          secret,
-          ...(options.scheme === undefined ? {} : { scheme: options.scheme }),
-          ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }),
-          ...(options.now === undefined ? {} : { now: options.now }),
-        }));
-      } else {
-        const header = readSingleHeader(headers, 'x-chatwoot-delivery');
-        deliveryId =
-          typeof header === 'string' && header.length > 0 && header.length <= 256 ? header : undefined;
-      }
+    read(body, headers) {
+      const deliveryId =
+        verifier === undefined
+          ? readDeliveryId(headers)
+          : checkChatwootSignature(body, headers, verifier).deliveryId;
       return { event: parseChatwootBody(body), deliveryId };
     },
     eventName: (event) => event.event,
     defaultKey: (event, headers) => chatwootDedupKey(event, headers),
     handlerFor(event) {
       const specific = Object.hasOwn(on, event.event) ? on[event.event] : undefined;
-      return (
-        (specific as ((event: ChatwootEvent, ctx: WebhookContext) => unknown) | undefined) ?? options.onEvent
-      );
+      return (specific as EventHandler<ChatwootEvent> | undefined) ?? options.onEvent;
     },
     ignore,
     describe: describeChatwootEvent,

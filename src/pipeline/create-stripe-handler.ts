@@ -2,8 +2,11 @@ import type Stripe from 'stripe';
 import { stripeDedupKey } from '../dedup/stripe-dedup-key.js';
 import { safeTruncate } from '../text/safe-truncate.js';
 import type { StripeThinEvent, StripeWebhookEvent } from '../types/stripe.js';
-import { parseStripeEvent, verifyStripeEvent } from '../verify/verify-stripe-event.js';
+import { hasUsableSecret } from '../util/secrets.js';
+import { resolveVerifyOptions } from '../verify/verify-options.js';
+import { checkStripeEvent, parseStripeEvent } from '../verify/verify-stripe-event.js';
 import { createPipeline } from './create-pipeline.js';
+import type { EventHandler } from './provider-spec.js';
 import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js';
 
 /**
@@ -54,23 +57,16 @@ export interface StripeWebhookOptions extends WebhookOptions<StripeWebhookEvent>
  * ```
  */
 export function createStripeHandler(options: StripeWebhookOptions): WebhookHandler {
-  const on = (options.on ?? {}) as Record<
-    string,
-    ((event: StripeWebhookEvent, ctx: WebhookContext) => unknown) | undefined
-  >;
+  const on = (options.on ?? {}) as Record<string, EventHandler<StripeWebhookEvent> | undefined>;
+  // Resolved once per handler, not per request (see createChatwootHandler).
+  const verifier = hasUsableSecret(options.secret) ? resolveVerifyOptions(options, 'Stripe') : undefined;
   return createPipeline<StripeWebhookEvent>(options, {
     provider: 'stripe',
-    read(body, headers, verify) {
-      const event = verify
-        ? verifyStripeEvent(body, headers, {
-            secret: options.secret ?? [],
-            ...(options.toleranceSeconds === undefined ? {} : { toleranceSeconds: options.toleranceSeconds }),
-            ...(options.now === undefined ? {} : { now: options.now }),
-          })
-        : parseStripeEvent(body);
-      // Stripe sends no delivery id; the event id is what identifies a delivery.
-      return { event, deliveryId: undefined };
-    },
+    // Stripe sends no delivery id; the event id is what identifies a delivery.
+    read: (body, headers) => ({
+      event: verifier === undefined ? parseStripeEvent(body) : checkStripeEvent(body, headers, verifier),
+      deliveryId: undefined,
+    }),
     eventName: (event) => event.type,
     defaultKey: (event) => stripeDedupKey(event),
     handlerFor: (event) => (Object.hasOwn(on, event.type) ? on[event.type] : undefined) ?? options.onEvent,

@@ -47,7 +47,8 @@ export interface WebhookRequest {
 }
 
 /**
- * What to answer: a status, headers and a small JSON body.
+ * What to answer: a status, headers and a small JSON body. Answers are built once per handler and shared
+ * by the requests that end the same way, so they are frozen: copy one to change it.
  *
  * @example
  * ```ts
@@ -73,6 +74,9 @@ export interface WebhookResponse {
  */
 export type WebhookResponseCode = WebhookErrorCode | 'METHOD_NOT_ALLOWED' | 'IN_FLIGHT';
 
+/** The providers hookguard receives webhooks from. */
+export type Provider = 'chatwoot' | 'stripe';
+
 /**
  * Handed to your handlers with the event.
  *
@@ -83,7 +87,7 @@ export type WebhookResponseCode = WebhookErrorCode | 'METHOD_NOT_ALLOWED' | 'IN_
  * ```
  */
 export interface WebhookContext {
-  provider: 'chatwoot' | 'stripe';
+  provider: Provider;
   /** The dedup key of this delivery, when it has one. */
   key: string | undefined;
   /** `X-Chatwoot-Delivery` for Chatwoot; undefined for Stripe, which sends no delivery id. */
@@ -103,7 +107,7 @@ export interface WebhookContext {
  * ```
  */
 export interface WebhookOutcome {
-  provider: 'chatwoot' | 'stripe';
+  provider: Provider;
   result: 'processed' | 'duplicate' | 'in-flight' | 'ignored' | 'rejected' | 'failed';
   status: number;
   code?: WebhookResponseCode;
@@ -122,7 +126,7 @@ export interface WebhookOutcome {
  * ```
  */
 export interface WebhookStats {
-  provider: 'chatwoot' | 'stripe';
+  provider: Provider;
   /** ISO-8601 time the handler was created. */
   since: string;
   /** Requests answered (a 202 counts when its processing ends). */

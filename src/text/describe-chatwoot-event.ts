@@ -1,4 +1,4 @@
-import { field, idOf } from '../dedup/bounded-key.js';
+import { field, idOf } from '../util/values.js';
 import { safeTruncate } from './safe-truncate.js';
 
 const PREVIEW_LENGTH = 30;

@@ -1,10 +1,16 @@
 import { WebhookError } from '../errors/webhook-error.js';
 import type { HeaderSource, RawBody } from '../types/common.js';
 import { toBytes } from '../util/bytes.js';
+import { readDeliveryId } from '../util/delivery-id.js';
 import { readSingleHeader } from '../util/headers.js';
-import { usableSecrets, whitespaceHint, type UsableSecret } from '../util/secrets.js';
+import { whitespaceHint, type UsableSecret } from '../util/secrets.js';
 import { decodeHexDigest, digestsEqual, hmacSha256 } from './hmac.js';
-import { checkTimestamp, type VerifyOptions } from './verify-options.js';
+import {
+  checkTimestamp,
+  resolveVerifyOptions,
+  type ResolvedVerifyOptions,
+  type VerifyOptions,
+} from './verify-options.js';
 
 /**
  * Options for {@link verifyChatwootSignature}.
@@ -44,10 +50,8 @@ export interface ChatwootVerification {
 
 const SIGNATURE_HEADER = 'x-chatwoot-signature';
 const TIMESTAMP_HEADER = 'x-chatwoot-timestamp';
-const DELIVERY_HEADER = 'x-chatwoot-delivery';
 // Unix seconds as Chatwoot sends them: plain digits. 15 digits bound the number safely below 2^53.
 const TIMESTAMP_PATTERN = /^\d{1,15}$/;
-const MAX_DELIVERY_ID_LENGTH = 256;
 
 /**
  * Verifies a Chatwoot webhook signature over the exact bytes received. Throws {@link WebhookError}
@@ -66,19 +70,33 @@ export function verifyChatwootSignature(
   headers: HeaderSource,
   options: ChatwootVerifyOptions,
 ): ChatwootVerification {
-  const opts: Partial<ChatwootVerifyOptions> = typeof options === 'object' && options !== null ? options : {};
-  const secrets = usableSecrets(opts.secret, 'Chatwoot');
-  const legacy = opts.scheme === 'legacy-body';
-  const body = toBytes(rawBody);
+  const resolved = resolveChatwootVerifyOptions(options); // a missing secret is reported before the body
+  return checkChatwootSignature(toBytes(rawBody), headers, resolved);
+}
 
+/** {@link ChatwootVerifyOptions} resolved once (see {@link resolveVerifyOptions}). */
+export interface ResolvedChatwootVerifyOptions extends ResolvedVerifyOptions {
+  readonly legacy: boolean;
+}
+
+/** Resolves Chatwoot verifier options once; throws MISSING_SECRET when no secret is usable. */
+export function resolveChatwootVerifyOptions(options: unknown): ResolvedChatwootVerifyOptions {
+  const scheme =
+    typeof options === 'object' && options !== null ? (options as ChatwootVerifyOptions).scheme : undefined;
+  return { ...resolveVerifyOptions(options, 'Chatwoot'), legacy: scheme === 'legacy-body' };
+}
+
+/** The check behind {@link verifyChatwootSignature}, with options already resolved (the pipeline's path). */
+export function checkChatwootSignature(
+  body: Uint8Array,
+  headers: HeaderSource,
+  options: ResolvedChatwootVerifyOptions,
+): ChatwootVerification {
+  const { secrets } = options;
   const received = readSignature(headers);
-  const rawDelivery = readSingleHeader(headers, DELIVERY_HEADER);
-  const deliveryId =
-    typeof rawDelivery === 'string' && rawDelivery.length > 0 && rawDelivery.length <= MAX_DELIVERY_ID_LENGTH
-      ? rawDelivery
-      : undefined;
+  const deliveryId = readDeliveryId(headers);
 
-  if (legacy) {
+  if (options.legacy) {
     const index = matchingSecret(secrets, undefined, body, received);
     if (index === undefined) {
       const hint = hintTimestampScheme(secrets, headers, body, received);
@@ -87,6 +105,21 @@ export function verifyChatwootSignature(
     return { secretIndex: index, timestamp: undefined, deliveryId };
   }
 
+  const rawTimestamp = readTimestamp(headers);
+  const index = matchingSecret(secrets, `${rawTimestamp}.`, body, received);
+  if (index === undefined) {
+    const bodyOnly = matchingSecret(secrets, undefined, body, received) !== undefined;
+    const hint = bodyOnly
+      ? " The signature is an HMAC of the body alone: this sender uses the legacy scheme, so set scheme: 'legacy-body'."
+      : '';
+    throw mismatch(secrets, 'the timestamp and raw body', hint);
+  }
+  const timestamp = Number(rawTimestamp);
+  checkTimestamp(timestamp, options, 'X-Chatwoot-Timestamp');
+  return { secretIndex: index, timestamp, deliveryId };
+}
+
+function readTimestamp(headers: HeaderSource): string {
   const rawTimestamp = readSingleHeader(headers, TIMESTAMP_HEADER);
   if (rawTimestamp === undefined || rawTimestamp === '') {
     throw new WebhookError(
@@ -101,18 +134,7 @@ export function verifyChatwootSignature(
       'The X-Chatwoot-Timestamp header is not a single unix time in seconds (digits only).',
     );
   }
-
-  const index = matchingSecret(secrets, `${rawTimestamp}.`, body, received);
-  if (index === undefined) {
-    const bodyOnly = matchingSecret(secrets, undefined, body, received) !== undefined;
-    const hint = bodyOnly
-      ? " The signature is an HMAC of the body alone: this sender uses the legacy scheme, so set scheme: 'legacy-body'."
-      : '';
-    throw mismatch(secrets, 'the timestamp and raw body', hint);
-  }
-  const timestamp = Number(rawTimestamp);
-  checkTimestamp(timestamp, opts.toleranceSeconds, opts.now, 'X-Chatwoot-Timestamp');
-  return { secretIndex: index, timestamp, deliveryId };
+  return rawTimestamp;
 }
 
 function readSignature(headers: HeaderSource): Buffer {

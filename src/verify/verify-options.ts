@@ -1,4 +1,5 @@
 import { WebhookError } from '../errors/webhook-error.js';
+import { usableSecrets, type UsableSecret } from '../util/secrets.js';
 
 /**
  * Options shared by the verifiers.
@@ -33,10 +34,28 @@ export interface VerifyOptions {
  */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
-export function resolveTolerance(toleranceSeconds: number | undefined): number {
-  return typeof toleranceSeconds === 'number' && Number.isFinite(toleranceSeconds) && toleranceSeconds >= 0
-    ? toleranceSeconds
-    : DEFAULT_TOLERANCE_SECONDS;
+/** {@link VerifyOptions} checked and defaulted once, so a handler does not redo it for every request. */
+export interface ResolvedVerifyOptions {
+  readonly secrets: readonly UsableSecret[];
+  readonly toleranceSeconds: number;
+  readonly now: () => number;
+}
+
+/**
+ * Resolves verifier options: the usable secrets (MISSING_SECRET when there is none), the tolerance and the
+ * clock. `options` is whatever the caller passed, checked here because JavaScript callers can pass anything.
+ */
+export function resolveVerifyOptions(options: unknown, provider: string): ResolvedVerifyOptions {
+  const opts: Partial<VerifyOptions> = typeof options === 'object' && options !== null ? options : {};
+  const tolerance = opts.toleranceSeconds;
+  return {
+    secrets: usableSecrets(opts.secret, provider),
+    toleranceSeconds:
+      typeof tolerance === 'number' && Number.isFinite(tolerance) && tolerance >= 0
+        ? tolerance
+        : DEFAULT_TOLERANCE_SECONDS,
+    now: typeof opts.now === 'function' ? opts.now : Date.now,
+  };
 }
 
 /**
@@ -45,13 +64,12 @@ export function resolveTolerance(toleranceSeconds: number | undefined): number {
  */
 export function checkTimestamp(
   timestampSeconds: number,
-  toleranceSeconds: number | undefined,
-  now: (() => number) | undefined,
+  options: Pick<ResolvedVerifyOptions, 'toleranceSeconds' | 'now'>,
   label: string,
 ): void {
-  const tolerance = resolveTolerance(toleranceSeconds);
+  const tolerance = options.toleranceSeconds;
   if (tolerance === 0) return;
-  const nowMs = (now ?? Date.now)();
+  const nowMs = options.now();
   if (typeof nowMs !== 'number' || !Number.isFinite(nowMs)) {
     throw new WebhookError(
       'TIMESTAMP_OUT_OF_TOLERANCE',

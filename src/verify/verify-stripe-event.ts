@@ -3,9 +3,14 @@ import type { HeaderSource, RawBody } from '../types/common.js';
 import type { StripeWebhookEvent } from '../types/stripe.js';
 import { parseJsonObject, toBytes } from '../util/bytes.js';
 import { readHeader } from '../util/headers.js';
-import { usableSecrets, whitespaceHint } from '../util/secrets.js';
+import { whitespaceHint } from '../util/secrets.js';
 import { digestsEqual, hmacSha256 } from './hmac.js';
-import { checkTimestamp, type VerifyOptions } from './verify-options.js';
+import {
+  checkTimestamp,
+  resolveVerifyOptions,
+  type ResolvedVerifyOptions,
+  type VerifyOptions,
+} from './verify-options.js';
 
 const SIGNATURE_HEADER = 'stripe-signature';
 const V1_HEX = /^[0-9a-f]{64}$/;
@@ -35,11 +40,18 @@ export function verifyStripeEvent(
   headers: HeaderSource | string,
   options: VerifyOptions,
 ): StripeWebhookEvent {
-  const opts: Partial<VerifyOptions> = typeof options === 'object' && options !== null ? options : {};
-  const secrets = usableSecrets(opts.secret, 'Stripe');
-  const body = toBytes(rawBody);
-  const header = parseHeader(typeof headers === 'string' ? headers : readHeader(headers, SIGNATURE_HEADER));
+  const resolved = resolveVerifyOptions(options, 'Stripe'); // a missing secret is reported before the body
+  return checkStripeEvent(toBytes(rawBody), headers, resolved);
+}
 
+/** The check behind {@link verifyStripeEvent}, with options already resolved (the pipeline's path). */
+export function checkStripeEvent(
+  body: Uint8Array,
+  headers: HeaderSource | string,
+  options: ResolvedVerifyOptions,
+): StripeWebhookEvent {
+  const { secrets } = options;
+  const header = parseHeader(typeof headers === 'string' ? headers : readHeader(headers, SIGNATURE_HEADER));
   const prefix = `${header.timestamp}.`;
   let matched = false;
   for (const secret of secrets) {
@@ -59,7 +71,7 @@ export function verifyStripeEvent(
         'session has its own) and that the body is the raw bytes: a JSON parser that ran first changes them.',
     );
   }
-  checkTimestamp(header.timestamp, opts.toleranceSeconds, opts.now, 'Stripe-Signature');
+  checkTimestamp(header.timestamp, options, 'Stripe-Signature');
   return parseStripeEvent(body);
 }
 

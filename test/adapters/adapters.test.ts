@@ -13,8 +13,8 @@ import {
   signStripePayload,
   stripeEvent,
 } from '../../src/testing/index.js';
-import { send, shuffle, sleep, streamChunked, trickle } from './http.js';
-import { FRAMEWORKS, type Route, type Running } from './servers.js';
+import { send, shuffle, sleep, streamChunked, trickle } from '../helpers/http.js';
+import { FRAMEWORKS, type Route, type Running } from '../helpers/servers.js';
 
 const CW_SECRET = 'cw-test-secret';
 const STRIPE_SECRET = 'whsec_test_adapters';

@@ -20,8 +20,8 @@ import {
   signStripePayload,
   stripeEvent,
 } from '../../src/testing/index.js';
-import { send } from './http.js';
-import { listening, serveFetch, type Running } from './servers.js';
+import { send } from '../helpers/http.js';
+import { listening, serveFetch, type Running } from '../helpers/servers.js';
 import type { Server } from 'node:http';
 
 const SECRET = 'cw-raw-body-secret';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chatwootDedupKey, stripeDedupKey } from '../../src/index.js';
-import { fixture } from '../helpers.js';
+import { fixture } from '../helpers/assertions.js';
 
 const DELIVERY = { 'X-Chatwoot-Delivery': '7d1c5e2a-0f4b-4b9e-8c3d-2a1b0c9d8e7f' };
 

@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatwootEvent, signChatwootPayload } from '../../src/testing/index.js';
-import { FRAMEWORKS, type Running } from '../adapters/servers.js';
+import { FRAMEWORKS, type Running } from '../helpers/servers.js';
 
 const SECRET = 'hostile-secret';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3_500);

@@ -9,9 +9,9 @@ import type { DedupStore } from '../../src/index.js';
 import { createMemoryDedupStore } from '../../src/index.js';
 import { createRedisDedupStore } from '../../src/stores/redis.js';
 import { signStripePayload, stripeEvent } from '../../src/testing/index.js';
-import { shuffle } from '../adapters/http.js';
-import { listening } from '../adapters/servers.js';
-import { newIoRedis, redisUp, requireService } from '../stores/services.js';
+import { shuffle } from '../helpers/http.js';
+import { listening } from '../helpers/servers.js';
+import { newIoRedis, redisUp, requireService } from '../helpers/services.js';
 
 const SECRET = 'whsec_load';
 const redisAvailable = await redisUp();

@@ -4,7 +4,14 @@ import { createMemoryDedupStore, type DedupStore } from '../../src/index.js';
 import { createPostgresDedupStore, postgresDedupSchema } from '../../src/stores/postgres.js';
 import { createRedisDedupStore } from '../../src/stores/redis.js';
 import { checkDedupStore } from '../../src/testing/index.js';
-import { newIoRedis, newNodeRedis, newPool, postgresUp, redisUp, requireService } from './services.js';
+import {
+  newIoRedis,
+  newNodeRedis,
+  newPool,
+  postgresUp,
+  redisUp,
+  requireService,
+} from '../helpers/services.js';
 
 const redisAvailable = await redisUp();
 const postgresAvailable = await postgresUp();

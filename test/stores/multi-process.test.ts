@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresDedupStore } from '../../src/stores/postgres.js';
 import { signStripePayload, stripeEvent } from '../../src/testing/index.js';
-import { shuffle } from '../adapters/http.js';
+import { shuffle } from '../helpers/http.js';
 import {
   deliverAll,
   startWorkers,
@@ -12,8 +12,8 @@ import {
   WORKER_SECRET,
   type Delivery,
   type Worker,
-} from './cluster.js';
-import { newIoRedis, newPool, postgresUp, redisUp, requireService } from './services.js';
+} from '../helpers/cluster.js';
+import { newIoRedis, newPool, postgresUp, redisUp, requireService } from '../helpers/services.js';
 
 const redisAvailable = await redisUp();
 const postgresAvailable = await postgresUp();

@@ -9,9 +9,9 @@ import { createPostgresDedupStore } from '../../src/stores/postgres.js';
 import { createRedisDedupStore } from '../../src/stores/redis.js';
 import { signStripePayload, stripeEvent } from '../../src/testing/index.js';
 import express from 'express';
-import { listening, type Running } from '../adapters/servers.js';
-import { DATABASE_URL, postgresUp, REDIS_URL, redisUp, requireService } from './services.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { listening, type Running } from '../helpers/servers.js';
+import { DATABASE_URL, postgresUp, REDIS_URL, redisUp, requireService } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const redisAvailable = await redisUp();
 const postgresAvailable = await postgresUp();

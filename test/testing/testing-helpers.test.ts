@@ -7,7 +7,7 @@ import {
   signStripePayload,
   stripeEvent,
 } from '../../src/testing/index.js';
-import { hmacHex } from '../helpers.js';
+import { hmacHex } from '../helpers/assertions.js';
 
 const NOW_S = 1_767_225_600;
 

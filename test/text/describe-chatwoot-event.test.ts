@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeChatwootEvent } from '../../src/index.js';
-import { fixture } from '../helpers.js';
+import { fixture } from '../helpers/assertions.js';
 
 describe('describeChatwootEvent', () => {
   it('summarises a message on one line like the seed bot did', () => {

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { isWebhookError, verifyStripeEvent, type WebhookErrorCode } from '../../src/index.js';
-import { hmacHex } from '../helpers.js';
+import { hmacHex } from '../helpers/assertions.js';
 
 const NOW_S = 1_767_225_600;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { verifyChatwootSignature, type ChatwootVerifyOptions } from '../../src/index.js';
-import { expectCode, fixture, hmacHex } from '../helpers.js';
+import { expectCode, fixture, hmacHex } from '../helpers/assertions.js';
 
 const SECRET = 'cw-secret-4f9a';
 const NOW_S = 1_767_225_600; // 2026-01-01T00:00:00Z

@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { verifyStripeEvent, type VerifyOptions } from '../../src/index.js';
-import { expectCode, hmacHex } from '../helpers.js';
+import { expectCode, hmacHex } from '../helpers/assertions.js';
 
 const SECRET = 'whsec_test_9b2e7c1d';
 const NOW_S = 1_767_225_600;

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const WORKER_SECRET = 'whsec_multi_process';
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const WORKER = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
 
 export interface Worker {
   port: number;

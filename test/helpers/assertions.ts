@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
-import { isWebhookError, type WebhookErrorCode } from '../src/index.js';
+import { isWebhookError, type WebhookErrorCode } from '../../src/index.js';
 
 /** A fixture file's exact text. */
 export function fixture(name: string): string {
-  return readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+  return readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 }
 
 /** Independent HMAC-SHA256 hex, written out here rather than taken from src/, so tests check the library. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { WebhookError } from '../errors/webhook-error.js';
-import { bodyTooLarge, readTimedOut } from '../pipeline/create-pipeline.js';
+import { bodyTooLarge, bodyUnavailable, readTimedOut } from '../errors/body-errors.js';
+import type { WebhookError } from '../errors/webhook-error.js';
 import type { RawBody } from '../types/common.js';
 import { readSingleHeader } from '../util/headers.js';
 
@@ -35,8 +35,7 @@ export function readNodeBody(
 ): Promise<Buffer> {
   if (req.readableEnded || req.destroyed) {
     return Promise.reject(
-      new WebhookError(
-        'RAW_BODY_UNAVAILABLE',
+      bodyUnavailable(
         `The request body was already read by a body parser, so its raw bytes are gone. ${fix}`,
       ),
     );
@@ -72,11 +71,9 @@ export function readNodeBody(
       cleanup();
       resolve(Buffer.concat(chunks, size));
     };
-    const onError = () =>
-      fail(new WebhookError('RAW_BODY_UNAVAILABLE', 'The request stream failed before the body was read.'));
+    const onError = () => fail(bodyUnavailable('The request stream failed before the body was read.'));
     const onClose = () => {
-      if (!req.readableEnded)
-        fail(new WebhookError('RAW_BODY_UNAVAILABLE', 'The client went away before the body was complete.'));
+      if (!req.readableEnded) fail(bodyUnavailable('The client went away before the body was complete.'));
     };
     req.on('data', onData);
     req.on('end', onEnd);

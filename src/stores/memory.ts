@@ -1,4 +1,4 @@
-import type { ClaimResult, DedupStore } from './dedup-store.js';
+import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
 
 /**
  * Options for {@link createMemoryDedupStore}.

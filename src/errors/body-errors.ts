@@ -1,0 +1,27 @@
+import { isWebhookError, WebhookError, type WebhookErrorCode } from './webhook-error.js';
+
+/** BODY_TOO_LARGE, raised by the pipeline and by every streaming body reader. */
+export function bodyTooLarge(maxBytes: number): WebhookError {
+  return new WebhookError(
+    'BODY_TOO_LARGE',
+    `The request body is over the ${maxBytes}-byte limit (maxBodyBytes).`,
+  );
+}
+
+/** READ_TIMEOUT, raised by the streaming body readers. */
+export function readTimedOut(timeoutMs: number): WebhookError {
+  return new WebhookError(
+    'READ_TIMEOUT',
+    `The request body did not arrive within ${timeoutMs} ms (readTimeoutMs).`,
+  );
+}
+
+/** RAW_BODY_UNAVAILABLE with a message saying what consumed the bytes and how to fix it. */
+export function bodyUnavailable(message: string, cause?: unknown): WebhookError {
+  return new WebhookError('RAW_BODY_UNAVAILABLE', message, cause === undefined ? undefined : { cause });
+}
+
+/** `err` when it is already a WebhookError, else a new one with `code`, keeping `err` as its cause. */
+export function asWebhookError(err: unknown, code: WebhookErrorCode, message: string): WebhookError {
+  return isWebhookError(err) ? err : new WebhookError(code, message, { cause: err });
+}

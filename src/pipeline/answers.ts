@@ -1,0 +1,103 @@
+import { WEBHOOK_ERROR_STATUS } from '../errors/webhook-error.js';
+import { DEFAULTS } from './defaults.js';
+import type { Provider, WebhookOutcome, WebhookResponse, WebhookResponseCode } from './types.js';
+
+/**
+ * How a request ended, before it becomes an HTTP answer: one of the successful ends, or the code of the
+ * refusal or failure.
+ */
+export type Verdict = 'processed' | 'accepted' | 'ignored' | 'duplicate' | WebhookResponseCode;
+
+/** One row of the status table. */
+export interface AnswerRule {
+  readonly result: WebhookOutcome['result'];
+  readonly status: number;
+  /** The JSON body; error rows name their code. */
+  readonly body: Readonly<Record<string, unknown>>;
+  /** `Retry-After` in seconds: a number, or `'lease'` for the handler's lease rounded up. */
+  readonly retryAfter?: number | 'lease';
+  readonly allow?: string;
+}
+
+/** A row of the table, resolved for one handler: the answer to send, built once and shared. */
+export interface Answer {
+  readonly verdict: Verdict;
+  readonly result: WebhookOutcome['result'];
+  readonly status: number;
+  /** The code reported to `onOutcome` (error rows only). */
+  readonly code: WebhookResponseCode | undefined;
+  readonly response: WebhookResponse;
+}
+
+const errorRule = (code: WebhookResponseCode, status: number): AnswerRule => ({
+  result: code === 'IN_FLIGHT' ? 'in-flight' : status >= 500 ? 'failed' : 'rejected',
+  status,
+  body: { error: { code } },
+});
+
+/**
+ * The answer to every verdict where both providers are treated alike. Refusal codes answer the status
+ * their {@link WebhookError} carries.
+ */
+const COMMON_RULES: Readonly<Record<Verdict, AnswerRule>> = {
+  processed: { result: 'processed', status: 200, body: { ok: true } },
+  // A handler still running at ackAfterMs: counted as processed when it ends (see the pipeline).
+  accepted: { result: 'processed', status: 202, body: { ok: true, accepted: true } },
+  ignored: { result: 'ignored', status: 200, body: { ok: true, ignored: true } },
+  duplicate: { result: 'duplicate', status: 200, body: { ok: true, duplicate: true } },
+  METHOD_NOT_ALLOWED: { ...errorRule('METHOD_NOT_ALLOWED', 405), allow: 'POST' },
+  IN_FLIGHT: { ...errorRule('IN_FLIGHT', 409), retryAfter: 'lease' },
+  ...(Object.fromEntries(
+    Object.entries(WEBHOOK_ERROR_STATUS).map(([code, status]) => [
+      code,
+      errorRule(code as WebhookResponseCode, status),
+    ]),
+  ) as Record<keyof typeof WEBHOOK_ERROR_STATUS, AnswerRule>),
+  STORE_UNAVAILABLE: {
+    ...errorRule('STORE_UNAVAILABLE', 503),
+    retryAfter: DEFAULTS.storeRetryAfterSeconds,
+  },
+};
+
+/**
+ * Where a provider's delivery rules need another answer than {@link COMMON_RULES}: one row per verdict,
+ * read by the pipeline, never an `if` in the flow. Both providers retry every answer the common table
+ * gives today; a provider whose sender treats a status differently overrides that row here.
+ */
+export const PROVIDER_RULES: Readonly<Record<Provider, Partial<Record<Verdict, AnswerRule>>>> = {
+  stripe: {},
+  chatwoot: {},
+};
+
+/** The status table of one provider: the common rows with the provider's own rows over them. */
+export function rulesFor(provider: Provider): Readonly<Record<Verdict, AnswerRule>> {
+  return { ...COMMON_RULES, ...PROVIDER_RULES[provider] };
+}
+
+/** Builds every answer of one handler once; requests then share them (they are frozen). */
+export function buildAnswers(provider: Provider, leaseMs: number): Readonly<Record<Verdict, Answer>> {
+  const rules = rulesFor(provider);
+  const answers = {} as Record<Verdict, Answer>;
+  for (const verdict of Object.keys(rules) as Verdict[]) {
+    const rule = rules[verdict];
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (rule.allow !== undefined) headers.allow = rule.allow;
+    if (rule.retryAfter !== undefined) {
+      const seconds = rule.retryAfter === 'lease' ? Math.max(1, Math.ceil(leaseMs / 1000)) : rule.retryAfter;
+      headers['retry-after'] = String(seconds);
+    }
+    const code = 'error' in rule.body ? (verdict as WebhookResponseCode) : undefined;
+    answers[verdict] = Object.freeze({
+      verdict,
+      result: rule.result,
+      status: rule.status,
+      code,
+      response: Object.freeze({
+        status: rule.status,
+        headers: Object.freeze(headers),
+        body: JSON.stringify(rule.body),
+      }),
+    });
+  }
+  return Object.freeze(answers);
+}
