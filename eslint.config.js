@@ -6,6 +6,18 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    // Type-aware rules: a promise nobody awaits or catches turns an error into an unhandled rejection.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/return-await': ['error', 'in-try-catch'],
+      '@typescript-eslint/no-unnecessary-type-assertion': 'error',
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': [
@@ -16,7 +28,7 @@ export default tseslint.config(
         'error',
         {
           selector: 'ExportAllDeclaration',
-          message: 'List every public name explicitly (STYLE.md: no export *).',
+          message: 'List every public name explicitly (ARCHITECTURE.md, "Public surface"): no export *.',
         },
       ],
     },
@@ -33,7 +45,7 @@ export default tseslint.config(
             {
               regex: '^(?!node:crypto$|\\.)',
               allowTypeImports: true,
-              message: 'The core may import only node:crypto at runtime (API.md).',
+              message: 'The core may import only node:crypto at runtime (ARCHITECTURE.md, "Dependencies").',
             },
           ],
         },

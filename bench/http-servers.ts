@@ -5,7 +5,7 @@ import express from 'express';
 import Fastify from 'fastify';
 import Koa from 'koa';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { stripeWebhook as expressStripe } from '../dist/express.js';
 import { stripeWebhook as fastifyStripe } from '../dist/fastify.js';
@@ -29,6 +29,12 @@ function handWritten(body: Buffer, header: string | undefined): boolean {
   JSON.parse(body.toString('utf8'));
   return true;
 }
+
+/** Koa's request listener returns a promise it settles itself (errors become 500s). */
+const nodeHandler = (app: Koa) => {
+  const callback = app.callback();
+  return (req: IncomingMessage, res: ServerResponse) => void callback(req, res);
+};
 
 const port = (server: Server) => (server.address() as AddressInfo).port;
 const listen = (server: Server) =>
@@ -63,7 +69,7 @@ async function main(): Promise<void> {
 
   const koaApp = new Koa();
   koaApp.use(koaStripe({ path: '/stripe', secret: HTTP_SECRET, onEvent }));
-  ports['koa hookguard'] = await listen(createServer(koaApp.callback()));
+  ports['koa hookguard'] = await listen(createServer(nodeHandler(koaApp)));
   const koaBase = new Koa();
   koaBase.use(async (ctx) => {
     const chunks: Buffer[] = [];
@@ -72,7 +78,7 @@ async function main(): Promise<void> {
     ctx.status = ok ? 200 : 401;
     ctx.body = { ok };
   });
-  ports['koa hand-written'] = await listen(createServer(koaBase.callback()));
+  ports['koa hand-written'] = await listen(createServer(nodeHandler(koaBase)));
 
   process.stdout.write(`${JSON.stringify(ports)}\n`);
 }

@@ -1,8 +1,15 @@
-import { chatwootDedupKey, createMemoryDedupStore, isWebhookError, verifyChatwootSignature } from 'hookguard';
+import {
+  chatwootDedupKey,
+  createMemoryDedupStore,
+  isWebhookError,
+  verifyChatwootSignature,
+  type DedupStore,
+} from 'hookguard';
 import { chatwootEvent, signChatwootPayload } from 'hookguard/testing';
 
 const secret = 'my-chatwoot-webhook-secret';
-const store = createMemoryDedupStore({ maxEntries: 10_000 });
+// Typed as any DedupStore: swap in Redis or PostgreSQL and nothing below changes.
+const store: DedupStore = createMemoryDedupStore({ maxEntries: 10_000 });
 const THREE_DAYS = 3 * 24 * 60 * 60 * 1000;
 let handled = 0;
 

@@ -52,6 +52,8 @@ const DEFAULT_MAX_ENTRIES = 10_000;
 // memory shrinks back as traffic ages out instead of waiting for the cap.
 const SWEEP_PER_CLAIM = 2;
 
+const expiryOf = (entry: Entry): number => (typeof entry === 'number' ? entry : entry.expiresAt);
+
 /**
  * An in-process {@link DedupStore}: a capped set that forgets the **oldest** keys first (never all at
  * once: clearing would make every recent delivery look new again). Honours lease and TTL expiry; every
@@ -62,106 +64,108 @@ const SWEEP_PER_CLAIM = 2;
  * ```ts
  * import { createMemoryDedupStore } from 'hookguard';
  * const store = createMemoryDedupStore({ maxEntries: 10_000 });
- * const claim = await store.claim('stripe:evt_1', 60_000);
- * if (claim.status === 'claimed') await store.complete('stripe:evt_1', claim.token, 3 * 86_400_000);
+ * const claim = store.claim('stripe:evt_1', 60_000);
+ * if (claim.status === 'claimed') store.complete('stripe:evt_1', claim.token, 3 * 86_400_000);
  * ```
  */
 export function createMemoryDedupStore(options: MemoryDedupStoreOptions = {}): MemoryDedupStore {
-  const maxEntries = normaliseMax(options.maxEntries);
-  const clock = options.now ?? Date.now;
-  const epoch = clock();
-  const now = () => clock() - epoch;
-  const entries = new Map<string, Entry>();
-  // Keys in claim order, oldest at `head`: eviction pops from here in O(1). (Iterating a Map from its
-  // start is not O(1): V8 walks over the slots of deleted entries.) A key that was released, or expired
-  // and claimed again, leaves an older slot behind; `stale` counts those so they are skipped, not evicted.
-  let order: string[] = [];
-  let head = 0;
-  const stale = new Map<string, number>();
-  let counter = 0;
+  return new MemoryStore(normaliseMax(options.maxEntries), options.now ?? Date.now);
+}
 
-  const expiresAt = (entry: Entry): number => (typeof entry === 'number' ? entry : entry.expiresAt);
+/**
+ * The age order is the Map's own insertion order: a key claimed anew is deleted and set again, so it moves
+ * to the young end. One iterator, kept across calls, walks the old end: it skips what was deleted behind
+ * its back, so finding the oldest key is O(1) amortised without a second index of keys.
+ */
+class MemoryStore implements MemoryDedupStore {
+  readonly #entries = new Map<string, Entry>();
+  readonly #maxEntries: number;
+  readonly #clock: () => number;
+  readonly #epoch: number;
+  #cursor: Iterator<string> = this.#entries.keys();
+  /** The oldest key the cursor has read and not yet removed (an iterator cannot peek). */
+  #oldest: string | undefined;
+  #counter = 0;
 
-  function markStale(key: string): void {
-    stale.set(key, (stale.get(key) ?? 0) + 1);
+  constructor(maxEntries: number, clock: () => number) {
+    this.#maxEntries = maxEntries;
+    this.#clock = clock;
+    this.#epoch = clock();
   }
 
-  /** Takes the oldest slot; returns its key when it is live (the caller decides), skipping stale ones. */
-  function oldestLive(): string | undefined {
-    while (head < order.length) {
-      const key = order[head]!;
-      const count = stale.get(key);
-      if (count === undefined) return key;
-      head++;
-      if (count === 1) stale.delete(key);
-      else stale.set(key, count - 1);
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  claim(key: string, leaseMs: number): ClaimResult {
+    const at = this.#clock() - this.#epoch;
+    const entries = this.#entries;
+    // At the cap the oldest goes anyway (below); under it, expired entries are swept so memory shrinks.
+    if (entries.size < this.#maxEntries) this.#sweep(at);
+    const existing = entries.get(key);
+    if (existing !== undefined) {
+      if (expiryOf(existing) > at) {
+        return typeof existing === 'number' ? { status: 'duplicate' } : { status: 'in-flight' };
+      }
+      this.#remove(key); // expired: it ages from this claim, at the young end
     }
-    return undefined;
+    this.#counter = (this.#counter + 1) % Number.MAX_SAFE_INTEGER;
+    const token = `m${this.#counter}`;
+    entries.set(key, { token, expiresAt: at + leaseMs });
+    while (entries.size > this.#maxEntries) this.#remove(this.#peekOldest()!);
+    return { status: 'claimed', token };
   }
 
-  function dropOldest(): void {
-    head++;
-    if (head > 1024 && head * 2 > order.length) {
-      order = order.slice(head);
-      head = 0;
+  complete(key: string, token: string, ttlMs: number): void {
+    const existing = this.#entries.get(key);
+    // A lease that expired but was not taken over still belongs to its holder: the work did finish.
+    if (typeof existing === 'object' && existing.token === token) {
+      this.#entries.set(key, this.#clock() - this.#epoch + ttlMs);
     }
   }
 
-  function sweep(at: number): void {
+  release(key: string, token: string): void {
+    const existing = this.#entries.get(key);
+    if (typeof existing === 'object' && existing.token === token) this.#remove(key);
+  }
+
+  close(): void {
+    this.#entries.clear();
+    this.#restartCursor();
+  }
+
+  /** Drops expired entries at the old end, a few per call. */
+  #sweep(at: number): void {
     for (let i = 0; i < SWEEP_PER_CLAIM; i++) {
-      const key = oldestLive();
-      const entry = key === undefined ? undefined : entries.get(key);
-      if (key === undefined || entry === undefined || expiresAt(entry) > at) return;
-      entries.delete(key);
-      dropOldest();
+      const key = this.#peekOldest();
+      if (key === undefined || expiryOf(this.#entries.get(key)!) > at) return;
+      this.#remove(key);
     }
   }
 
-  return {
-    get size() {
-      return entries.size;
-    },
-    claim(key: string, leaseMs: number): ClaimResult {
-      const at = now();
-      sweep(at);
-      const existing = entries.get(key);
-      if (existing !== undefined) {
-        if (expiresAt(existing) > at) {
-          return typeof existing === 'number' ? { status: 'duplicate' } : { status: 'in-flight' };
-        }
-        markStale(key); // its old slot is no longer its age
+  #peekOldest(): string | undefined {
+    if (this.#oldest === undefined) {
+      const next = this.#cursor.next();
+      // A finished iterator stays finished (even when keys are added later): start a new one.
+      if (next.done === true) {
+        if (this.#entries.size === 0) return undefined;
+        this.#restartCursor();
+        return this.#peekOldest();
       }
-      counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
-      const token = `m${counter.toString(36)}`;
-      entries.set(key, { token, expiresAt: at + leaseMs });
-      order.push(key);
-      while (entries.size > maxEntries) {
-        const oldest = oldestLive();
-        if (oldest === undefined) break;
-        entries.delete(oldest);
-        dropOldest();
-      }
-      return { status: 'claimed', token };
-    },
-    complete(key: string, token: string, ttlMs: number): void {
-      const existing = entries.get(key);
-      // A lease that expired but was not taken over still belongs to its holder: the work did finish.
-      if (typeof existing === 'object' && existing.token === token) entries.set(key, now() + ttlMs);
-    },
-    release(key: string, token: string): void {
-      const existing = entries.get(key);
-      if (typeof existing === 'object' && existing.token === token) {
-        entries.delete(key);
-        markStale(key);
-      }
-    },
-    close(): void {
-      entries.clear();
-      stale.clear();
-      order = [];
-      head = 0;
-    },
-  };
+      this.#oldest = next.value;
+    }
+    return this.#oldest;
+  }
+
+  #remove(key: string): void {
+    this.#entries.delete(key);
+    if (key === this.#oldest) this.#oldest = undefined;
+  }
+
+  #restartCursor(): void {
+    this.#cursor = this.#entries.keys();
+    this.#oldest = undefined;
+  }
 }
 
 function normaliseMax(value: number | undefined): number {

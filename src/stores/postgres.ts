@@ -136,74 +136,12 @@ const PRUNE_BATCH = 100;
  */
 export function createPostgresDedupStore(options: PostgresDedupStoreOptions): PostgresDedupStore {
   const { pool } = options;
-  const table = quoteTable(options.table ?? 'hookguard_dedup');
+  const sql = statements(quoteTable(options.table ?? 'hookguard_dedup'));
   const timeoutMs = options.timeoutMs ?? 2000;
   const query = (label: string, text: string, values: unknown[]) =>
     withTimeout(`PostgreSQL ${label}`, timeoutMs, () => pool.query(text, values));
-
-  // The CTE's outer SELECT reads the snapshot from before the INSERT, so when the claim loses it still
-  // sees the row that beat it: token NULL = completed (duplicate), token set = leased (in-flight). A row
-  // that a concurrent claim inserted is not visible at all: that is in-flight too.
-  const claimSql = `WITH claimed AS (
-  INSERT INTO ${table} AS d (key, token, expires_at)
-  VALUES ($1, $2, now() + $3 * interval '1 millisecond')
-  ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
-  WHERE d.expires_at <= now()
-  RETURNING d.token
-)
-SELECT (SELECT token FROM claimed) AS claimed,
-       (SELECT token IS NULL FROM ${table} WHERE key = $1 AND expires_at > now()) AS completed`;
-  const completeSql = `UPDATE ${table} SET token = NULL, expires_at = now() + $3 * interval '1 millisecond' WHERE key = $1 AND token = $2`;
-  const releaseSql = `DELETE FROM ${table} WHERE key = $1 AND token = $2`;
-  const pruneSql = `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE expires_at <= now() LIMIT $1)`;
-
   const prune = async (limit = 10_000): Promise<number> =>
-    (await query('prune', pruneSql, [limit])).rowCount ?? 0;
-
-  /**
-   * Runs the claim. If it fails or times out it may still commit later and hold the key for the whole
-   * lease, so a release of our token is queued behind it on the same connection (the undo runs after the
-   * claim, whenever that is). Without `connect` the undo is best effort on any connection.
-   */
-  async function claimRows(values: [string, string, number]): Promise<unknown[]> {
-    const [key, token] = values;
-    const connect = pool.connect?.bind(pool);
-    if (connect === undefined) {
-      try {
-        return (await query('claim', claimSql, values)).rows;
-      } catch (err) {
-        pool.query(releaseSql, [key, token]).catch(() => undefined);
-        throw err;
-      }
-    }
-    const attempt = (async () => {
-      const client = await connect();
-      try {
-        return { client, result: await client.query(claimSql, values) };
-      } catch (err) {
-        client.release(err instanceof Error ? err : true); // a broken connection is not reused
-        throw err;
-      }
-    })();
-    try {
-      const { client, result } = await withTimeout('PostgreSQL claim', timeoutMs, () => attempt);
-      client.release();
-      return result.rows;
-    } catch (err) {
-      attempt.then(
-        async ({ client }) => {
-          try {
-            await client.query(releaseSql, [key, token]);
-            client.release();
-          } catch (undoError) {
-            client.release(undoError instanceof Error ? undoError : true);
-          }
-        },
-        () => undefined,
-      );
-      throw err;
-    }
-  }
+    (await query('prune', sql.prune, [limit])).rowCount ?? 0;
 
   return {
     async ensureSchema() {
@@ -214,17 +152,94 @@ SELECT (SELECT token FROM claimed) AS claimed,
     prune,
     async claim(key: string, leaseMs: number): Promise<ClaimResult> {
       const token = randomUUID();
-      const rows = await claimRows([key, token, Math.max(1, Math.ceil(leaseMs))]);
+      const rows = await claimRows(pool, sql, timeoutMs, [key, token, Math.max(1, Math.ceil(leaseMs))]);
       if (Math.random() * PRUNE_EVERY < 1) prune(PRUNE_BATCH).catch(() => undefined);
       const row = rows[0] as { claimed: string | null; completed: boolean | null } | undefined;
       if (row?.claimed === token) return { status: 'claimed', token };
       return row?.completed === true ? { status: 'duplicate' } : { status: 'in-flight' };
     },
     async complete(key: string, token: string, ttlMs: number) {
-      await query('complete', completeSql, [key, token, Math.max(1, Math.ceil(ttlMs))]);
+      await query('complete', sql.complete, [key, token, Math.max(1, Math.ceil(ttlMs))]);
     },
     async release(key: string, token: string) {
-      await query('release', releaseSql, [key, token]);
+      await query('release', sql.release, [key, token]);
     },
   };
+}
+
+interface Statements {
+  readonly claim: string;
+  readonly complete: string;
+  readonly release: string;
+  readonly prune: string;
+}
+
+function statements(table: string): Statements {
+  return {
+    // The CTE's outer SELECT reads the snapshot from before the INSERT, so when the claim loses it still
+    // sees the row that beat it: token NULL = completed (duplicate), token set = leased (in-flight). A row
+    // that a concurrent claim inserted is not visible at all: that is in-flight too.
+    claim: `WITH claimed AS (
+  INSERT INTO ${table} AS d (key, token, expires_at)
+  VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+  ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
+  WHERE d.expires_at <= now()
+  RETURNING d.token
+)
+SELECT (SELECT token FROM claimed) AS claimed,
+       (SELECT token IS NULL FROM ${table} WHERE key = $1 AND expires_at > now()) AS completed`,
+    complete: `UPDATE ${table} SET token = NULL, expires_at = now() + $3 * interval '1 millisecond' WHERE key = $1 AND token = $2`,
+    release: `DELETE FROM ${table} WHERE key = $1 AND token = $2`,
+    prune: `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE expires_at <= now() LIMIT $1)`,
+  };
+}
+
+/**
+ * Runs the claim. If it fails or times out it may still commit later and hold the key for the whole
+ * lease, so a release of our token is queued behind it on the same connection (the undo runs after the
+ * claim, whenever that is). Without `connect` the undo is best effort on any connection.
+ */
+async function claimRows(
+  pool: PgPoolLike,
+  sql: Statements,
+  timeoutMs: number,
+  values: [string, string, number],
+): Promise<unknown[]> {
+  const [key, token] = values;
+  const connect = pool.connect?.bind(pool);
+  if (connect === undefined) {
+    try {
+      return (await withTimeout('PostgreSQL claim', timeoutMs, () => pool.query(sql.claim, values))).rows;
+    } catch (err) {
+      pool.query(sql.release, [key, token]).catch(() => undefined);
+      throw err;
+    }
+  }
+  const attempt = (async () => {
+    const client = await connect();
+    try {
+      return { client, result: await client.query(sql.claim, values) };
+    } catch (err) {
+      client.release(err instanceof Error ? err : true); // a broken connection is not reused
+      throw err;
+    }
+  })();
+  try {
+    const { client, result } = await withTimeout('PostgreSQL claim', timeoutMs, () => attempt);
+    client.release();
+    return result.rows;
+  } catch (err) {
+    attempt.then(
+      async ({ client }) => {
+        try {
+          await client.query(sql.release, [key, token]);
+          client.release();
+        } catch (undoError) {
+          client.release(undoError instanceof Error ? undoError : true);
+        }
+      },
+      () => undefined,
+    );
+    throw err;
+  }
 }

@@ -38,119 +38,140 @@ export async function checkDedupStore(
   factory: () => DedupStore | Promise<DedupStore>,
   options: CheckDedupStoreOptions = {},
 ): Promise<string[]> {
-  const shortMs = options.shortMs ?? 300;
-  const concurrency = options.concurrency ?? 25;
-  const failures: string[] = [];
-  const run = `check-${randomUUID()}`;
-  let n = 0;
-  const key = () => `${run}:${++n}`;
-  const store = await factory();
-  const check = (scenario: string, got: ClaimResult, want: ClaimResult['status']) => {
-    if (got?.status !== want) failures.push(`${scenario}: expected ${want}, got ${JSON.stringify(got)}`);
-  };
-  const claimed = async (scenario: string, k: string, leaseMs = LONG): Promise<string | undefined> => {
-    const result = await store.claim(k, leaseMs);
+  const checker = new Checker(await factory(), options.shortMs ?? 300, options.concurrency ?? 25);
+  for (const scenario of SCENARIOS) {
+    const name = typeof scenario.name === 'string' ? scenario.name : scenario.name(checker);
+    try {
+      await scenario.run(checker);
+    } catch (err) {
+      checker.failures.push(`${name}: threw ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return checker.failures;
+}
+
+/** What every scenario works with: the store, fresh keys and the list of failures. */
+class Checker {
+  readonly failures: string[] = [];
+  readonly #run = `check-${randomUUID()}`;
+  #n = 0;
+
+  constructor(
+    readonly store: DedupStore,
+    readonly shortMs: number,
+    readonly concurrency: number,
+  ) {}
+
+  /** A key no other scenario (or run) uses. */
+  key(): string {
+    return `${this.#run}:${++this.#n}`;
+  }
+
+  expect(scenario: string, got: ClaimResult, want: ClaimResult['status']): void {
+    if (got?.status !== want) this.failures.push(`${scenario}: expected ${want}, got ${JSON.stringify(got)}`);
+  }
+
+  /** Claims `key` and returns the token, or records a failure and returns undefined. */
+  async claimed(scenario: string, key: string, leaseMs = LONG): Promise<string | undefined> {
+    const result = await this.store.claim(key, leaseMs);
     if (result?.status !== 'claimed' || typeof result.token !== 'string' || result.token === '') {
-      failures.push(`${scenario}: expected a claim with a token, got ${JSON.stringify(result)}`);
+      this.failures.push(`${scenario}: expected a claim with a token, got ${JSON.stringify(result)}`);
       return undefined;
     }
     return result.token;
-  };
-
-  const scenarios: [string, () => Promise<void>][] = [
-    [
-      'claim, then in-flight, then duplicate after complete',
-      async () => {
-        const k = key();
-        const token = await claimed('first claim', k);
-        check('second claim while leased', await store.claim(k, LONG), 'in-flight');
-        if (token === undefined) return;
-        await store.complete(k, token, LONG);
-        check('claim after complete', await store.claim(k, LONG), 'duplicate');
-      },
-    ],
-    [
-      'complete and release with a wrong token do nothing',
-      async () => {
-        const k = key();
-        const token = await claimed('claim', k);
-        await store.complete(k, `not-${token}`, LONG);
-        check('claim after wrong-token complete', await store.claim(k, LONG), 'in-flight');
-        await store.release(k, `not-${token}`);
-        check('claim after wrong-token release', await store.claim(k, LONG), 'in-flight');
-      },
-    ],
-    [
-      'a released key can be claimed again; a completed one cannot be released',
-      async () => {
-        const k = key();
-        const token = await claimed('claim', k);
-        if (token === undefined) return;
-        await store.release(k, token);
-        const again = await claimed('claim after release', k);
-        if (again === undefined) return;
-        await store.complete(k, again, LONG);
-        await store.release(k, again);
-        check('claim after complete then release', await store.claim(k, LONG), 'duplicate');
-      },
-    ],
-    [
-      'an expired lease can be claimed again, and the old holder cannot complete it',
-      async () => {
-        const k = key();
-        const old = await claimed('claim with a short lease', k, shortMs);
-        await sleep(shortMs * 1.5 + 50);
-        const fresh = await claimed('claim after the lease expired', k);
-        if (old === undefined || fresh === undefined) return;
-        if (old === fresh) failures.push('lease expiry: the new claim reused the old token');
-        await store.complete(k, old, LONG);
-        check('claim after the expired holder completed', await store.claim(k, LONG), 'in-flight');
-        await store.release(k, old);
-        check('claim after the expired holder released', await store.claim(k, LONG), 'in-flight');
-      },
-    ],
-    [
-      'a completed key is forgotten when its TTL expires',
-      async () => {
-        const k = key();
-        const token = await claimed('claim', k);
-        if (token === undefined) return;
-        await store.complete(k, token, shortMs);
-        check('claim within the TTL', await store.claim(k, LONG), 'duplicate');
-        await sleep(shortMs * 1.5 + 50);
-        await claimed('claim after the TTL', k);
-      },
-    ],
-    [
-      `${concurrency} concurrent claims of one key have exactly one winner`,
-      async () => {
-        const k = key();
-        const results = await Promise.all(Array.from({ length: concurrency }, () => store.claim(k, LONG)));
-        const winners = results.filter((r) => r?.status === 'claimed').length;
-        const others = results.filter((r) => r?.status === 'in-flight').length;
-        if (winners !== 1 || others !== concurrency - 1) {
-          failures.push(`concurrent claims: ${winners} claimed and ${others} in-flight of ${concurrency}`);
-        }
-      },
-    ],
-    [
-      'keys are independent',
-      async () => {
-        const a = key();
-        const b = key();
-        const token = await claimed('claim a', a);
-        if (token !== undefined) await store.complete(a, token, LONG);
-        await claimed('claim b after a completed', b);
-      },
-    ],
-  ];
-
-  for (const [name, scenario] of scenarios) {
-    try {
-      await scenario();
-    } catch (err) {
-      failures.push(`${name}: threw ${err instanceof Error ? err.message : String(err)}`);
-    }
   }
-  return failures;
 }
+
+interface Scenario {
+  name: string | ((c: Checker) => string);
+  run(c: Checker): Promise<void>;
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'claim, then in-flight, then duplicate after complete',
+    async run(c) {
+      const k = c.key();
+      const token = await c.claimed('first claim', k);
+      c.expect('second claim while leased', await c.store.claim(k, LONG), 'in-flight');
+      if (token === undefined) return;
+      await c.store.complete(k, token, LONG);
+      c.expect('claim after complete', await c.store.claim(k, LONG), 'duplicate');
+    },
+  },
+  {
+    name: 'complete and release with a wrong token do nothing',
+    async run(c) {
+      const k = c.key();
+      const token = await c.claimed('claim', k);
+      await c.store.complete(k, `not-${token}`, LONG);
+      c.expect('claim after wrong-token complete', await c.store.claim(k, LONG), 'in-flight');
+      await c.store.release(k, `not-${token}`);
+      c.expect('claim after wrong-token release', await c.store.claim(k, LONG), 'in-flight');
+    },
+  },
+  {
+    name: 'a released key can be claimed again; a completed one cannot be released',
+    async run(c) {
+      const k = c.key();
+      const token = await c.claimed('claim', k);
+      if (token === undefined) return;
+      await c.store.release(k, token);
+      const again = await c.claimed('claim after release', k);
+      if (again === undefined) return;
+      await c.store.complete(k, again, LONG);
+      await c.store.release(k, again);
+      c.expect('claim after complete then release', await c.store.claim(k, LONG), 'duplicate');
+    },
+  },
+  {
+    name: 'an expired lease can be claimed again, and the old holder cannot complete it',
+    async run(c) {
+      const k = c.key();
+      const old = await c.claimed('claim with a short lease', k, c.shortMs);
+      await sleep(c.shortMs * 1.5 + 50);
+      const fresh = await c.claimed('claim after the lease expired', k);
+      if (old === undefined || fresh === undefined) return;
+      if (old === fresh) c.failures.push('lease expiry: the new claim reused the old token');
+      await c.store.complete(k, old, LONG);
+      c.expect('claim after the expired holder completed', await c.store.claim(k, LONG), 'in-flight');
+      await c.store.release(k, old);
+      c.expect('claim after the expired holder released', await c.store.claim(k, LONG), 'in-flight');
+    },
+  },
+  {
+    name: 'a completed key is forgotten when its TTL expires',
+    async run(c) {
+      const k = c.key();
+      const token = await c.claimed('claim', k);
+      if (token === undefined) return;
+      await c.store.complete(k, token, c.shortMs);
+      c.expect('claim within the TTL', await c.store.claim(k, LONG), 'duplicate');
+      await sleep(c.shortMs * 1.5 + 50);
+      await c.claimed('claim after the TTL', k);
+    },
+  },
+  {
+    name: (c) => `${c.concurrency} concurrent claims of one key have exactly one winner`,
+    async run(c) {
+      const k = c.key();
+      const claims = Array.from({ length: c.concurrency }, () => Promise.resolve(c.store.claim(k, LONG)));
+      const results = await Promise.all(claims);
+      const winners = results.filter((r) => r?.status === 'claimed').length;
+      const others = results.filter((r) => r?.status === 'in-flight').length;
+      if (winners !== 1 || others !== c.concurrency - 1) {
+        c.failures.push(`concurrent claims: ${winners} claimed and ${others} in-flight of ${c.concurrency}`);
+      }
+    },
+  },
+  {
+    name: 'keys are independent',
+    async run(c) {
+      const a = c.key();
+      const b = c.key();
+      const token = await c.claimed('claim a', a);
+      if (token !== undefined) await c.store.complete(a, token, LONG);
+      await c.claimed('claim b after a completed', b);
+    },
+  },
+];

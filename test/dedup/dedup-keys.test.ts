@@ -112,9 +112,9 @@ describe('chatwootDedupKey', () => {
 describe('stripeDedupKey', () => {
   it('keys classic events on their id', () => {
     expect(stripeDedupKey({ id: 'evt_1' })).toBe('stripe:evt_1');
-    expect(
-      stripeDedupKey({ id: 'evt_1', object: 'event', snapshot_event: 'evt_other' } as { id: string }),
-    ).toBe('stripe:evt_1');
+    expect(stripeDedupKey({ id: 'evt_1', object: 'event', snapshot_event: 'evt_other' })).toBe(
+      'stripe:evt_1',
+    );
   });
 
   it('keys thin events on snapshot_event, so thin and classic copies of one change collapse', () => {

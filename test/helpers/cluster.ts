@@ -22,7 +22,7 @@ export async function startWorkers(count: number, env: Record<string, string>): 
       return new Promise<Worker>((resolve, reject) => {
         let out = '';
         const timer = setTimeout(() => reject(new Error('worker did not start within 20 s')), 20_000);
-        child.stdout!.on('data', (chunk: Buffer) => {
+        child.stdout.on('data', (chunk: Buffer) => {
           out += chunk.toString();
           const match = /READY (\d+)/.exec(out);
           if (match) {

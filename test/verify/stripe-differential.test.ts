@@ -20,10 +20,7 @@ function run<T>(fn: () => T): Outcome {
 }
 
 function weighted<A, B>(wa: number, a: fc.Arbitrary<A>, wb: number, b: fc.Arbitrary<B>): fc.Arbitrary<A | B> {
-  return fc.oneof(
-    { weight: wa, arbitrary: a as fc.Arbitrary<A | B> },
-    { weight: wb, arbitrary: b as fc.Arbitrary<A | B> },
-  );
+  return fc.oneof({ weight: wa, arbitrary: a }, { weight: wb, arbitrary: b });
 }
 
 const secretArb = fc.oneof(
