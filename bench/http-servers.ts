@@ -7,12 +7,13 @@ import Koa from 'koa';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { stripeWebhook as expressStripe } from '../dist/express.js';
-import { stripeWebhook as fastifyStripe } from '../dist/fastify.js';
-import { stripeWebhook as koaStripe } from '../dist/koa.js';
+import { express as expressAdapter, fastify as fastifyAdapter, koa as koaAdapter } from './built.js';
 import { HTTP_SECRET } from './micro.js';
 
 const onEvent = () => {};
+const expressStripe = expressAdapter.stripeWebhook;
+const fastifyStripe = fastifyAdapter.stripeWebhook;
+const koaStripe = koaAdapter.stripeWebhook;
 
 /** The least a correct receiver does: check the HMAC of the raw body and parse it. */
 function handWritten(body: Buffer, header: string | undefined): boolean {

@@ -4,7 +4,7 @@
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { signStripePayload } from '../dist/testing.js';
+import { testing } from './built.js';
 import { bodyOfSize, HTTP_SECRET } from './micro.js';
 
 export interface HttpRow {
@@ -45,7 +45,7 @@ export async function httpRows(durationSeconds: number, rounds = 2): Promise<Htt
       // sending, not hashing; every request still carries a new event id.
       const pool = Array.from({ length: durationSeconds * 25_000 }, () => {
         const id = `evt_${(n++).toString(36).padStart(22, '0')}`;
-        return signStripePayload(template.replace('evt_TEMPLATE_ID_0000000000', id), HTTP_SECRET);
+        return testing.signStripePayload(template.replace('evt_TEMPLATE_ID_0000000000', id), HTTP_SECRET);
       });
       let next = 0;
       const result = await autocannon({

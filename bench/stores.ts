@@ -7,9 +7,8 @@ import { cpus } from 'node:os';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createClient } from 'redis';
-import type { DedupStore } from '../dist/index.js';
-import { createPostgresDedupStore } from '../dist/postgres.js';
-import { createRedisDedupStore } from '../dist/redis.js';
+import type { DedupStore } from '../src/index.js';
+import { postgres, redis } from './built.js';
 
 const smoke = process.argv.includes('--smoke');
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -67,7 +66,7 @@ async function main(): Promise<void> {
   );
   const raw = row('Redis raw SET NX PX (ioredis, 1 round trip)', REDIS_OPS, setNx);
   rows.push(raw);
-  const ioStore = createRedisDedupStore({ client: io, prefix: 'hookguard-bench:' });
+  const ioStore = redis.createRedisDedupStore({ client: io, prefix: 'hookguard-bench:' });
   const ioSeconds = await claimComplete(ioStore, `${run}:io`, REDIS_OPS);
   rows.push({
     ...row('Redis claim + complete (ioredis, 2 round trips)', REDIS_OPS, ioSeconds),
@@ -75,7 +74,7 @@ async function main(): Promise<void> {
   });
 
   const nodeRedis = await createClient({ url: REDIS_URL }).connect();
-  const nodeStore = createRedisDedupStore({ client: nodeRedis, prefix: 'hookguard-bench:' });
+  const nodeStore = redis.createRedisDedupStore({ client: nodeRedis, prefix: 'hookguard-bench:' });
   const nodeSeconds = await claimComplete(nodeStore, `${run}:node`, REDIS_OPS);
   rows.push({
     ...row('Redis claim + complete (node-redis, 2 round trips)', REDIS_OPS, nodeSeconds),
@@ -88,7 +87,7 @@ async function main(): Promise<void> {
 
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 });
   const table = `hookguard_bench_${run}`;
-  const pgStore = createPostgresDedupStore({ pool, table });
+  const pgStore = postgres.createPostgresDedupStore({ pool, table });
   await pgStore.ensureSchema();
   const claimsSeconds = await drive(PG_OPS, 32, async (i) => pgStore.claim(`${run}:claim:${i}`, TTL));
   rows.push(row('PostgreSQL claim (pool of 10, 32 in flight)', PG_OPS, claimsSeconds));

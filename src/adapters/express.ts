@@ -7,12 +7,6 @@ import { withStats, type WithStats } from './with-stats.js';
 
 /**
  * An Express 4 / 5 request handler (typed structurally, so hookguard never loads Express).
- *
- * @example
- * ```ts
- * import type { ExpressWebhookHandler } from 'hookguard/express';
- * let handler: ExpressWebhookHandler;
- * ```
  */
 export type ExpressWebhookHandler = (
   req: IncomingMessage & { body?: unknown; rawBody?: unknown },

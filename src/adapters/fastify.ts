@@ -8,12 +8,6 @@ import { withStats, type WithStats } from './with-stats.js';
 
 /**
  * Where to mount the route.
- *
- * @example
- * ```ts
- * import type { FastifyRouteOptions } from 'hookguard/fastify';
- * const route: FastifyRouteOptions = { path: '/cw' };
- * ```
  */
 export interface FastifyRouteOptions {
   /** The URL path of the webhook route, e.g. `/cw`. */
@@ -35,9 +29,10 @@ function plugin(
       done(null, body),
     );
     // A sender that trickles its body (slowloris) is cut off: Fastify's reader has no time limit of its own.
-    app.addHook('onRequest', async (request) => {
+    // A callback hook, not an async one: it runs for every request, and an async hook costs a promise each.
+    app.addHook('onRequest', (request, _reply, done) => {
       const raw = request.raw;
-      if (raw.complete) return;
+      if (raw.complete) return done();
       const timer = setTimeout(() => {
         timedOut.add(raw);
         // Logged and counted through the pipeline; the connection is then dropped (Fastify's reader
@@ -50,6 +45,7 @@ function plugin(
       }, readTimeoutMs);
       const stop = () => clearTimeout(timer);
       raw.once('end', stop).once('close', stop);
+      done();
     });
     // Fastify refuses a body before our route runs (too large, aborted): answer through the pipeline so
     // the refusal has our codes, JSON, log line and outcome.

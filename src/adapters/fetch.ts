@@ -6,12 +6,6 @@ import { withStats, type WithStats } from './with-stats.js';
 
 /**
  * A Fetch-style route: Next.js route handlers, Hono (`c.req.raw`), Bun, Deno, Cloudflare-style workers.
- *
- * @example
- * ```ts
- * import type { FetchWebhookHandler } from 'hookguard/fetch';
- * let POST: FetchWebhookHandler;
- * ```
  */
 export type FetchWebhookHandler = (request: Request) => Promise<Response>;
 

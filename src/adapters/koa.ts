@@ -7,12 +7,6 @@ import { withStats, type WithStats } from './with-stats.js';
 
 /**
  * The parts of a Koa 2 / 3 context the middleware uses (typed structurally, so hookguard never loads Koa).
- *
- * @example
- * ```ts
- * import type { KoaContextLike } from 'hookguard/koa';
- * const path = (ctx: KoaContextLike) => ctx.path;
- * ```
  */
 export interface KoaContextLike {
   method: string;
@@ -27,23 +21,11 @@ export interface KoaContextLike {
 
 /**
  * A Koa middleware.
- *
- * @example
- * ```ts
- * import type { KoaWebhookMiddleware } from 'hookguard/koa';
- * let mw: KoaWebhookMiddleware;
- * ```
  */
 export type KoaWebhookMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
 
 /**
  * Where the middleware answers.
- *
- * @example
- * ```ts
- * import type { KoaRouteOptions } from 'hookguard/koa';
- * const route: KoaRouteOptions = { path: '/cw' };
- * ```
  */
 export interface KoaRouteOptions {
   /** Answer only this path (other requests go to `next`). Leave it out when mounting under a router. */

@@ -2,12 +2,6 @@ import type { WebhookHandler, WebhookStats } from '../pipeline/types.js';
 
 /**
  * An adapter's handler, with the counts of the pipeline behind it.
- *
- * @example
- * ```ts
- * import type { WithStats } from 'hookguard';
- * const report = (handler: WithStats<unknown>) => handler.stats().counts;
- * ```
  */
 export type WithStats<T> = T & { stats(): WebhookStats };
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /** Longest key handed to a store; longer ones are hashed so a hostile id cannot bloat the store. */
-export const MAX_KEY_LENGTH = 200;
+const MAX_KEY_LENGTH = 200;
 
 /**
  * Joins key parts with ":" (each part escaped so a ":" inside an id cannot forge another key) and

@@ -1,11 +1,5 @@
 /**
  * The answer to {@link DedupStore.claim}.
- *
- * @example
- * ```ts
- * import type { ClaimResult } from 'hookguard';
- * const skip = (r: ClaimResult) => r.status !== 'claimed';
- * ```
  */
 export type ClaimResult =
   /** You own the key now: process, then `complete()` or `release()` with this token. */
@@ -18,12 +12,6 @@ export type ClaimResult =
 /**
  * Where "this event was processed" is remembered. Implementations must make `claim` atomic, and make
  * `complete` / `release` act only while `token` still owns the key.
- *
- * @example
- * ```ts
- * import { createMemoryDedupStore, type DedupStore } from 'hookguard';
- * const store: DedupStore = createMemoryDedupStore({ maxEntries: 50_000 });
- * ```
  */
 export interface DedupStore {
   /** Atomically take `key` for `leaseMs` unless it is completed or leased by someone else. */

@@ -1,11 +1,5 @@
 /**
  * Every way a webhook can be refused or fail, as a stable string users can switch on.
- *
- * @example
- * ```ts
- * import { isWebhookError, type WebhookErrorCode } from 'hookguard';
- * const retryable: WebhookErrorCode[] = ['STORE_UNAVAILABLE', 'HANDLER_FAILED'];
- * ```
  */
 export type WebhookErrorCode =
   | 'MISSING_SECRET'

@@ -9,7 +9,7 @@ import type { Provider, WebhookOutcome, WebhookResponse, WebhookResponseCode } f
 export type Verdict = 'processed' | 'accepted' | 'ignored' | 'duplicate' | WebhookResponseCode;
 
 /** One row of the status table. */
-export interface AnswerRule {
+interface AnswerRule {
   readonly result: WebhookOutcome['result'];
   readonly status: number;
   /** The JSON body; error rows name their code. */
@@ -64,13 +64,13 @@ const COMMON_RULES: Readonly<Record<Verdict, AnswerRule>> = {
  * read by the pipeline, never an `if` in the flow. Both providers retry every answer the common table
  * gives today; a provider whose sender treats a status differently overrides that row here.
  */
-export const PROVIDER_RULES: Readonly<Record<Provider, Partial<Record<Verdict, AnswerRule>>>> = {
+const PROVIDER_RULES: Readonly<Record<Provider, Partial<Record<Verdict, AnswerRule>>>> = {
   stripe: {},
   chatwoot: {},
 };
 
 /** The status table of one provider: the common rows with the provider's own rows over them. */
-export function rulesFor(provider: Provider): Readonly<Record<Verdict, AnswerRule>> {
+function rulesFor(provider: Provider): Readonly<Record<Verdict, AnswerRule>> {
   return { ...COMMON_RULES, ...PROVIDER_RULES[provider] };
 }
 

@@ -13,12 +13,6 @@ import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js'
 
 /**
  * One handler per Chatwoot event name, each typed with that event's payload.
- *
- * @example
- * ```ts
- * import type { ChatwootHandlers } from 'hookguard';
- * const on: ChatwootHandlers = { message_created: (event) => console.log(event.content) };
- * ```
  */
 export type ChatwootHandlers = {
   [N in ChatwootEventName]?: (event: ChatwootEvent<N>, ctx: WebhookContext) => unknown;
@@ -26,15 +20,6 @@ export type ChatwootHandlers = {
 
 /**
  * Options for {@link createChatwootHandler} and the Chatwoot adapters.
- *
- * @example
- * ```ts
- * import type { ChatwootWebhookOptions } from 'hookguard';
- * const options: ChatwootWebhookOptions = {
- *   secret: process.env.CW_HMAC_SECRET,
- *   on: { message_created: async (event) => console.log(event.content) },
- * };
- * ```
  */
 export interface ChatwootWebhookOptions extends WebhookOptions<ChatwootEvent> {
   /** Signature scheme; default `'chatwoot'` (see {@link verifyChatwootSignature}). */

@@ -13,14 +13,6 @@ import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js'
  * One handler per Stripe event type, each receiving the event narrowed to that type (so
  * `on['checkout.session.completed']` gets a `Stripe.Checkout.Session` in `data.object`). Thin event types
  * (`v1.…`, `v2.…`) receive a {@link StripeThinEvent}.
- *
- * @example
- * ```ts
- * import type { StripeHandlers } from 'hookguard';
- * const on: StripeHandlers = {
- *   'checkout.session.completed': (event) => console.log(event.data.object.amount_total),
- * };
- * ```
  */
 export type StripeHandlers = {
   [T in Stripe.Event['type']]?: (event: Extract<Stripe.Event, { type: T }>, ctx: WebhookContext) => unknown;
@@ -30,15 +22,6 @@ export type StripeHandlers = {
 
 /**
  * Options for {@link createStripeHandler} and the Stripe adapters.
- *
- * @example
- * ```ts
- * import type { StripeWebhookOptions } from 'hookguard';
- * const options: StripeWebhookOptions = {
- *   secret: process.env.STRIPE_WEBHOOK_SECRET,
- *   on: { 'invoice.paid': async (event) => console.log(event.data.object.id) },
- * };
- * ```
  */
 export interface StripeWebhookOptions extends WebhookOptions<StripeWebhookEvent> {
   /** Handlers by event type; events without one go to `onEvent`, or are acknowledged and ignored. */

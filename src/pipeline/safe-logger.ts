@@ -3,7 +3,7 @@ import type { Logger } from './types.js';
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
 /** Silent by default. */
-export const SILENT_LOGGER: Required<Logger> = { debug() {}, info() {}, warn() {}, error() {} };
+const SILENT_LOGGER: Required<Logger> = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * A logger that never throws (a broken logger must not break the answer), has all four levels, and adds

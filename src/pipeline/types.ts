@@ -4,12 +4,6 @@ import type { HeaderSource, RawBody } from '../types/common.js';
 
 /**
  * Where log lines go: pino, console and most loggers fit (`logger.info(obj, msg)`). `debug` is optional.
- *
- * @example
- * ```ts
- * import type { Logger } from 'hookguard';
- * const logger: Logger = console;
- * ```
  */
 export interface Logger {
   debug?(obj: Record<string, unknown>, msg?: string): void;
@@ -21,24 +15,12 @@ export interface Logger {
 /**
  * Reads the body, refusing it (with a `BODY_TOO_LARGE` {@link WebhookError}) as soon as it passes
  * `maxBytes`, or with `READ_TIMEOUT` when it has not all arrived within `timeoutMs`. Adapters pass one so the limit is enforced while reading, not after.
- *
- * @example
- * ```ts
- * import type { BodyReader } from 'hookguard';
- * const reader: BodyReader = async () => Buffer.from('{}');
- * ```
  */
 export type BodyReader = (maxBytes: number, timeoutMs: number) => Promise<RawBody>;
 
 /**
  * A request as the pipeline sees it. `body` is the raw bytes, or a {@link BodyReader} that the pipeline
  * calls only after the method check, with the body limit.
- *
- * @example
- * ```ts
- * import type { WebhookRequest } from 'hookguard';
- * const req: WebhookRequest = { method: 'POST', headers: {}, body: '{"event":"message_created"}' };
- * ```
  */
 export interface WebhookRequest {
   method: string;
@@ -49,12 +31,6 @@ export interface WebhookRequest {
 /**
  * What to answer: a status, headers and a small JSON body. Answers are built once per handler and shared
  * by the requests that end the same way, so they are frozen: copy one to change it.
- *
- * @example
- * ```ts
- * import type { WebhookResponse } from 'hookguard';
- * const ok: WebhookResponse = { status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };
- * ```
  */
 export interface WebhookResponse {
   status: number;
@@ -65,12 +41,6 @@ export interface WebhookResponse {
 /**
  * Codes that appear in response bodies: every {@link WebhookErrorCode}, plus the two answers that are not
  * errors of the request itself.
- *
- * @example
- * ```ts
- * import type { WebhookResponseCode } from 'hookguard';
- * const code: WebhookResponseCode = 'IN_FLIGHT';
- * ```
  */
 export type WebhookResponseCode = WebhookErrorCode | 'METHOD_NOT_ALLOWED' | 'IN_FLIGHT';
 
@@ -79,12 +49,6 @@ export type Provider = 'chatwoot' | 'stripe';
 
 /**
  * Handed to your handlers with the event.
- *
- * @example
- * ```ts
- * import type { WebhookContext } from 'hookguard';
- * const handler = (_event: unknown, ctx: WebhookContext) => ctx.log.info({ key: ctx.key }, 'working');
- * ```
  */
 export interface WebhookContext {
   provider: Provider;
@@ -99,12 +63,6 @@ export interface WebhookContext {
 
 /**
  * One summary per request, for metrics.
- *
- * @example
- * ```ts
- * import type { WebhookOutcome } from 'hookguard';
- * const onOutcome = (o: WebhookOutcome) => console.log(o.provider, o.result, o.status, o.durationMs);
- * ```
  */
 export interface WebhookOutcome {
   provider: Provider;
@@ -118,12 +76,6 @@ export interface WebhookOutcome {
 
 /**
  * Counts since the handler was created, for a health endpoint or metrics.
- *
- * @example
- * ```ts
- * import type { WebhookStats } from 'hookguard';
- * const duplicateRate = (s: WebhookStats) => s.counts.duplicate / Math.max(1, s.requests);
- * ```
  */
 export interface WebhookStats {
   provider: Provider;
@@ -139,13 +91,6 @@ export interface WebhookStats {
 /**
  * What {@link createChatwootHandler} and {@link createStripeHandler} return: the request handler, with its
  * {@link WebhookStats}.
- *
- * @example
- * ```ts
- * import { createStripeHandler, type WebhookHandler } from 'hookguard';
- * const handle: WebhookHandler = createStripeHandler({ secret: process.env.STRIPE_WEBHOOK_SECRET });
- * console.log(handle.stats().counts.processed);
- * ```
  */
 export interface WebhookHandler {
   (req: WebhookRequest): Promise<WebhookResponse>;
@@ -154,12 +99,6 @@ export interface WebhookHandler {
 
 /**
  * Options shared by {@link createChatwootHandler}, {@link createStripeHandler} and every adapter.
- *
- * @example
- * ```ts
- * import type { WebhookOptions } from 'hookguard';
- * const common: Omit<WebhookOptions<unknown>, 'secret'> = { leaseMs: 30_000, ackAfterMs: 4_000 };
- * ```
  */
 export interface WebhookOptions<E> {
   /** Signing secret(s). Undefined or blank without `allowUnsigned` answers 500 `MISSING_SECRET` to every request. */

@@ -2,12 +2,6 @@ import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
 
 /**
  * Options for {@link createMemoryDedupStore}.
- *
- * @example
- * ```ts
- * import type { MemoryDedupStoreOptions } from 'hookguard';
- * const options: MemoryDedupStoreOptions = { maxEntries: 100_000 };
- * ```
  */
 export interface MemoryDedupStoreOptions {
   /** Most keys remembered at once; past it the oldest are forgotten first. Default 10 000. */
@@ -18,13 +12,6 @@ export interface MemoryDedupStoreOptions {
 
 /**
  * The in-memory store: a {@link DedupStore} whose calls answer synchronously, with its current `size`.
- *
- * @example
- * ```ts
- * import { createMemoryDedupStore, type MemoryDedupStore } from 'hookguard';
- * const store: MemoryDedupStore = createMemoryDedupStore();
- * console.log(store.size);
- * ```
  */
 export interface MemoryDedupStore extends DedupStore {
   /** Keys held now (completed and in flight). */

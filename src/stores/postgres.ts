@@ -4,13 +4,6 @@ import { withTimeout } from './with-timeout.js';
 
 /**
  * The part of a `pg` Pool the store uses.
- *
- * @example
- * ```ts
- * import type { PgPoolLike } from 'hookguard/postgres';
- * import pg from 'pg';
- * const pool: PgPoolLike = new pg.Pool({ connectionString: process.env.DATABASE_URL });
- * ```
  */
 export interface PgPoolLike {
   query(text: string, values?: unknown[]): Promise<PgResultLike>;
@@ -20,12 +13,6 @@ export interface PgPoolLike {
 
 /**
  * A checked-out `pg` client.
- *
- * @example
- * ```ts
- * import type { PgClientLike } from 'hookguard/postgres';
- * const done = (client: PgClientLike) => client.release();
- * ```
  */
 export interface PgClientLike {
   query(text: string, values?: unknown[]): Promise<PgResultLike>;
@@ -34,12 +21,6 @@ export interface PgClientLike {
 
 /**
  * What a query answers.
- *
- * @example
- * ```ts
- * import type { PgResultLike } from 'hookguard/postgres';
- * const count = (r: PgResultLike) => r.rowCount ?? 0;
- * ```
  */
 export interface PgResultLike {
   rows: unknown[];
@@ -48,13 +29,6 @@ export interface PgResultLike {
 
 /**
  * Options for {@link createPostgresDedupStore}.
- *
- * @example
- * ```ts
- * import type { PostgresDedupStoreOptions } from 'hookguard/postgres';
- * import pg from 'pg';
- * const options: PostgresDedupStoreOptions = { pool: new pg.Pool(), table: 'webhook_dedup' };
- * ```
  */
 export interface PostgresDedupStoreOptions {
   /** A `pg` Pool (or anything with the same `query`); you own it (the store never ends it). */
@@ -67,14 +41,6 @@ export interface PostgresDedupStoreOptions {
 
 /**
  * A PostgreSQL-backed {@link DedupStore} with its maintenance calls.
- *
- * @example
- * ```ts
- * import { createPostgresDedupStore, type PostgresDedupStore } from 'hookguard/postgres';
- * import pg from 'pg';
- * const store: PostgresDedupStore = createPostgresDedupStore({ pool: new pg.Pool() });
- * await store.ensureSchema();
- * ```
  */
 export interface PostgresDedupStore extends DedupStore {
   /** Creates the table and its index if missing (idempotent). */

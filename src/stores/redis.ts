@@ -4,13 +4,6 @@ import { withTimeout } from './with-timeout.js';
 
 /**
  * An ioredis client (`Redis`, `Cluster`): it has `call(command, ...args)`.
- *
- * @example
- * ```ts
- * import type { IoRedisLike } from 'hookguard/redis';
- * import Redis from 'ioredis';
- * const client: IoRedisLike = new Redis();
- * ```
  */
 export interface IoRedisLike {
   call(command: string, ...args: (string | number)[]): Promise<unknown>;
@@ -18,13 +11,6 @@ export interface IoRedisLike {
 
 /**
  * A node-redis v4 / v5 client (`createClient()`, connected): it has `sendCommand(args)`.
- *
- * @example
- * ```ts
- * import type { NodeRedisLike } from 'hookguard/redis';
- * import { createClient } from 'redis';
- * const client: NodeRedisLike = await createClient().connect();
- * ```
  */
 export interface NodeRedisLike {
   sendCommand(args: string[]): Promise<unknown>;
@@ -32,13 +18,6 @@ export interface NodeRedisLike {
 
 /**
  * Options for {@link createRedisDedupStore}.
- *
- * @example
- * ```ts
- * import type { RedisDedupStoreOptions } from 'hookguard/redis';
- * import Redis from 'ioredis';
- * const options: RedisDedupStoreOptions = { client: new Redis(), prefix: 'bot:webhooks:' };
- * ```
  */
 export interface RedisDedupStoreOptions {
   /** A connected ioredis or node-redis client; you own it (the store never closes it). */
@@ -86,7 +65,7 @@ const SCRIPTS = { claim: script(CLAIM), complete: script(COMPLETE), release: scr
  *
  * @example
  * ```ts
- * import Redis from 'ioredis';
+ * import { Redis } from 'ioredis';
  * import { createRedisDedupStore } from 'hookguard/redis';
  * import { stripeWebhook } from 'hookguard/express';
  * const store = createRedisDedupStore({ client: new Redis(process.env.REDIS_URL!) });

@@ -3,12 +3,6 @@ import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
 
 /**
  * Options for {@link checkDedupStore}.
- *
- * @example
- * ```ts
- * import type { CheckDedupStoreOptions } from 'hookguard/testing';
- * const options: CheckDedupStoreOptions = { shortMs: 500 };
- * ```
  */
 export interface CheckDedupStoreOptions {
   /** A lease / TTL short enough to wait out; default 300 ms. Raise it for a slow remote store. */

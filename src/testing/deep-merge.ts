@@ -1,11 +1,5 @@
 /**
  * A recursive partial: every property optional, objects partial all the way down; arrays are replaced whole.
- *
- * @example
- * ```ts
- * import type { DeepPartial } from 'hookguard/testing';
- * const patch: DeepPartial<{ a: { b: number; c: string } }> = { a: { b: 1 } };
- * ```
  */
 export type DeepPartial<T> = T extends readonly unknown[]
   ? T

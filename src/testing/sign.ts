@@ -3,13 +3,6 @@ import { hmacSha256 } from '../verify/hmac.js';
 
 /**
  * A signed delivery: the exact body string to send and the headers that sign it.
- *
- * @example
- * ```ts
- * import { signChatwootPayload, type SignedPayload } from 'hookguard/testing';
- * const signed: SignedPayload = signChatwootPayload({ event: 'message_created' }, 'secret');
- * await fetch(url, { method: 'POST', body: signed.body, headers: signed.headers });
- * ```
  */
 export interface SignedPayload {
   body: string;
@@ -18,12 +11,6 @@ export interface SignedPayload {
 
 /**
  * Options for {@link signChatwootPayload}.
- *
- * @example
- * ```ts
- * import type { SignChatwootOptions } from 'hookguard/testing';
- * const options: SignChatwootOptions = { timestamp: 1767225600, deliveryId: 'd-1' };
- * ```
  */
 export interface SignChatwootOptions {
   /** Unix seconds; default now. */
@@ -67,12 +54,6 @@ export function signChatwootPayload(
 
 /**
  * Options for {@link signStripePayload}.
- *
- * @example
- * ```ts
- * import type { SignStripeOptions } from 'hookguard/testing';
- * const options: SignStripeOptions = { timestamp: 1767225600 };
- * ```
  */
 export interface SignStripeOptions {
   /** Unix seconds; default now. */

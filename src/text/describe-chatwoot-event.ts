@@ -14,6 +14,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
  * @example
  * ```ts
  * import { describeChatwootEvent } from 'hookguard';
+ * const payload = { event: 'message_created', message_type: 'incoming', conversation: { id: 123 }, content: 'Hello there' };
  * console.log(describeChatwootEvent(payload)); // message_created | incoming | conv 123 | "Hello the…"
  * ```
  */

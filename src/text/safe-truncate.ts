@@ -1,11 +1,5 @@
 /**
  * Options for {@link safeTruncate} and {@link safeTruncateBytes}.
- *
- * @example
- * ```ts
- * import { safeTruncate, type TruncateOptions } from 'hookguard';
- * const options: TruncateOptions = { ellipsis: '…' };
- * ```
  */
 export interface TruncateOptions {
   /** Appended when something was cut; counts toward the limit. Default `'...'`. */

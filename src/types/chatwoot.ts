@@ -4,12 +4,6 @@
 
 /**
  * Every webhook event name Chatwoot is known to send.
- *
- * @example
- * ```ts
- * import type { ChatwootEventName } from 'hookguard';
- * const name: ChatwootEventName = 'message_created';
- * ```
  */
 export type ChatwootEventName =
   | 'message_created'
@@ -27,12 +21,6 @@ export type ChatwootEventName =
 
 /**
  * `{ id, name }` of an account or inbox.
- *
- * @example
- * ```ts
- * import type { ChatwootRef } from 'hookguard';
- * const account: ChatwootRef = { id: 1, name: 'Acme' };
- * ```
  */
 export interface ChatwootRef {
   id?: number | null;
@@ -42,12 +30,6 @@ export interface ChatwootRef {
 /**
  * Who sent a message: a contact, an agent (`type: "user"`) or a bot (`type: "agent_bot"`). Newer Chatwoot
  * versions omit `type` for contacts, so do not rely on it alone: use `message_type`.
- *
- * @example
- * ```ts
- * import type { ChatwootSender } from 'hookguard';
- * const sender: ChatwootSender = { id: 7, name: 'Ada', type: 'contact' };
- * ```
  */
 export interface ChatwootSender {
   id?: number | null;
@@ -64,12 +46,6 @@ export interface ChatwootSender {
 
 /**
  * A file attached to a message.
- *
- * @example
- * ```ts
- * import type { ChatwootAttachment } from 'hookguard';
- * const file: ChatwootAttachment = { id: 1, file_type: 'image', data_url: 'https://…' };
- * ```
  */
 export interface ChatwootAttachment {
   id?: number | null;
@@ -85,12 +61,6 @@ export interface ChatwootAttachment {
 /**
  * A message as it appears inside `conversation.messages[]`: here `message_type` is an **integer**
  * (0 incoming, 1 outgoing, 2 activity, 3 template) and `created_at` is epoch seconds.
- *
- * @example
- * ```ts
- * import type { ChatwootConversationMessage } from 'hookguard';
- * const m: ChatwootConversationMessage = { id: 1, message_type: 0, account_id: 1 };
- * ```
  */
 export interface ChatwootConversationMessage {
   id?: number | null;
@@ -114,12 +84,6 @@ export interface ChatwootConversationMessage {
 
 /**
  * What changed, in `conversation_updated` / `contact_updated`: `[{ "<attr>": { previous_value, current_value } }]`.
- *
- * @example
- * ```ts
- * import type { ChatwootChangedAttributes } from 'hookguard';
- * const changed: ChatwootChangedAttributes = [{ status: { previous_value: 'open', current_value: 'resolved' } }];
- * ```
  */
 export type ChatwootChangedAttributes = Array<
   Record<string, { previous_value?: unknown; current_value?: unknown } | null | undefined>
@@ -128,12 +92,6 @@ export type ChatwootChangedAttributes = Array<
 /**
  * A conversation. `id` is the per-account display number, not a global id: include the account in any key
  * built from it. There is no top-level `account` (chatwoot/chatwoot#11753): use `messages[0].account_id`.
- *
- * @example
- * ```ts
- * import type { ChatwootConversation } from 'hookguard';
- * const c: ChatwootConversation = { id: 7, inbox_id: 2, status: 'open' };
- * ```
  */
 export interface ChatwootConversation {
   id?: number | null;
@@ -167,12 +125,6 @@ export interface ChatwootConversation {
  * `message_created` / `message_updated`: the message's own fields plus `event`, flat. Here
  * `message_type` is a **string**. Only `incoming`, non-`private` messages are user input; a bot that
  * answers through the API receives its own answer back as `outgoing`.
- *
- * @example
- * ```ts
- * import type { ChatwootMessageEvent } from 'hookguard';
- * const isUserInput = (e: ChatwootMessageEvent) => e.message_type === 'incoming' && !e.private;
- * ```
  */
 export interface ChatwootMessageEvent<
   N extends 'message_created' | 'message_updated' = 'message_created' | 'message_updated',
@@ -200,12 +152,6 @@ export interface ChatwootMessageEvent<
 
 /**
  * Conversation events: the conversation object plus `event` (and `changed_attributes` on updates).
- *
- * @example
- * ```ts
- * import type { ChatwootConversationEvent } from 'hookguard';
- * const resolved = (e: ChatwootConversationEvent) => e.status === 'resolved';
- * ```
  */
 export interface ChatwootConversationEvent<
   N extends
@@ -227,12 +173,6 @@ export interface ChatwootConversationEvent<
 
 /**
  * `conversation_typing_on` / `conversation_typing_off`.
- *
- * @example
- * ```ts
- * import type { ChatwootTypingEvent } from 'hookguard';
- * const who = (e: ChatwootTypingEvent) => e.user?.name;
- * ```
  */
 export interface ChatwootTypingEvent<
   N extends 'conversation_typing_on' | 'conversation_typing_off' =
@@ -247,12 +187,6 @@ export interface ChatwootTypingEvent<
 
 /**
  * `contact_created` / `contact_updated` (account webhooks only; updates carry `changed_attributes`).
- *
- * @example
- * ```ts
- * import type { ChatwootContactEvent } from 'hookguard';
- * const email = (e: ChatwootContactEvent) => e.email ?? undefined;
- * ```
  */
 export interface ChatwootContactEvent<
   N extends 'contact_created' | 'contact_updated' = 'contact_created' | 'contact_updated',
@@ -264,12 +198,6 @@ export interface ChatwootContactEvent<
 
 /**
  * `webwidget_triggered`: the contact-inbox plus `event_info` (the visitor's page, browser, ...).
- *
- * @example
- * ```ts
- * import type { ChatwootWebwidgetTriggeredEvent } from 'hookguard';
- * const page = (e: ChatwootWebwidgetTriggeredEvent) => e.event_info?.initiated_at;
- * ```
  */
 export interface ChatwootWebwidgetTriggeredEvent {
   event: 'webwidget_triggered';
@@ -291,12 +219,6 @@ export interface ChatwootWebwidgetTriggeredEvent {
 
 /**
  * Event name → payload type.
- *
- * @example
- * ```ts
- * import type { ChatwootEventMap } from 'hookguard';
- * type Created = ChatwootEventMap['message_created'];
- * ```
  */
 export interface ChatwootEventMap {
   message_created: ChatwootMessageEvent<'message_created'>;
@@ -315,13 +237,5 @@ export interface ChatwootEventMap {
 
 /**
  * The payload of one Chatwoot event, or the union of all when no name is given. Switch on `event` to narrow.
- *
- * @example
- * ```ts
- * import type { ChatwootEvent } from 'hookguard';
- * function handle(e: ChatwootEvent) {
- *   if (e.event === 'message_created') console.log(e.content);
- * }
- * ```
  */
 export type ChatwootEvent<N extends ChatwootEventName = ChatwootEventName> = ChatwootEventMap[N];

@@ -4,12 +4,6 @@ import type Stripe from 'stripe';
  * A Stripe "thin" event (event destinations, `object: "v2.core.event"`): a notification that names what
  * changed; fetch the details through the API. The official `constructEvent` refuses these; hookguard returns
  * them so one endpoint can take both formats during a migration.
- *
- * @example
- * ```ts
- * import type { StripeThinEvent } from 'hookguard';
- * const isThin = (e: { object: string }): e is StripeThinEvent => e.object === 'v2.core.event';
- * ```
  */
 export interface StripeThinEvent {
   id: string;
@@ -29,13 +23,5 @@ export interface StripeThinEvent {
 /**
  * What {@link verifyStripeEvent} returns: a classic `Stripe.Event`, or a thin event notification.
  * Narrow with `event.object === 'event'`, or by comparing `event.type` with a classic type name.
- *
- * @example
- * ```ts
- * import type { StripeWebhookEvent } from 'hookguard';
- * function handle(event: StripeWebhookEvent) {
- *   if (event.type === 'checkout.session.completed') console.log(event.data.object.id);
- * }
- * ```
  */
 export type StripeWebhookEvent = Stripe.Event | StripeThinEvent;

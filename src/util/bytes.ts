@@ -21,7 +21,7 @@ export function toBytes(rawBody: unknown): Uint8Array {
 }
 
 /** Decodes UTF-8 for JSON parsing (invalid sequences become U+FFFD, as every JSON reader does). */
-export function bytesToText(bytes: Uint8Array): string {
+function bytesToText(bytes: Uint8Array): string {
   return (
     Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   ).toString('utf8');

@@ -2,7 +2,7 @@ import { readSingleHeader } from './headers.js';
 
 const DELIVERY_HEADER = 'x-chatwoot-delivery';
 /** Chatwoot sends a UUID (36 characters); anything far longer is not one of its delivery ids. */
-export const MAX_DELIVERY_ID_LENGTH = 256;
+const MAX_DELIVERY_ID_LENGTH = 256;
 
 /**
  * `X-Chatwoot-Delivery` when it is one plausible value, else undefined. It is not covered by the signature,

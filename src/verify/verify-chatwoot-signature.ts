@@ -14,12 +14,6 @@ import {
 
 /**
  * Options for {@link verifyChatwootSignature}.
- *
- * @example
- * ```ts
- * import type { ChatwootVerifyOptions } from 'hookguard';
- * const options: ChatwootVerifyOptions = { secret: process.env.CW_HMAC_SECRET!, scheme: 'chatwoot' };
- * ```
  */
 export interface ChatwootVerifyOptions extends VerifyOptions {
   /**
@@ -32,12 +26,6 @@ export interface ChatwootVerifyOptions extends VerifyOptions {
 
 /**
  * What a successful Chatwoot verification tells you.
- *
- * @example
- * ```ts
- * import type { ChatwootVerification } from 'hookguard';
- * const seen: ChatwootVerification = { secretIndex: 0, timestamp: 1767225600, deliveryId: undefined };
- * ```
  */
 export interface ChatwootVerification {
   /** Index in `options.secret` of the secret that matched (during a rotation: old or new). */

@@ -3,12 +3,6 @@ import { usableSecrets, type UsableSecret } from '../util/secrets.js';
 
 /**
  * Options shared by the verifiers.
- *
- * @example
- * ```ts
- * import { verifyStripeEvent, type VerifyOptions } from 'hookguard';
- * const options: VerifyOptions = { secret: [process.env.NEW_SECRET!, process.env.OLD_SECRET!] };
- * ```
  */
 export interface VerifyOptions {
   /** The signing secret, or several during a rotation: tried in order, the first match wins. */

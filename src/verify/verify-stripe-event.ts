@@ -32,7 +32,7 @@ interface ParsedStripeHeader {
  * ```ts
  * import { verifyStripeEvent } from 'hookguard';
  * const event = verifyStripeEvent(rawBody, req.headers, { secret: process.env.STRIPE_WEBHOOK_SECRET! });
- * if (event.type === 'checkout.session.completed') fulfil(event.data.object);
+ * if (event.type === 'checkout.session.completed') await fulfil(event);
  * ```
  */
 export function verifyStripeEvent(
