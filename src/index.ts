@@ -44,6 +44,7 @@ export type { StripeHandlers, StripeWebhookOptions } from './pipeline/create-str
 export type {
   BodyReader,
   Logger,
+  Provider,
   WebhookContext,
   WebhookOptions,
   WebhookOutcome,
