@@ -73,6 +73,7 @@ export function createChatwootHandler(options: ChatwootWebhookOptions): WebhookH
   const verifier = hasUsableSecret(options.secret) ? resolveChatwootVerifyOptions(options) : undefined;
   return createPipeline<ChatwootEvent>(options, {
     provider: 'chatwoot',
+    verifies: verifier !== undefined,
     read(body, headers) {
       const deliveryId =
         verifier === undefined

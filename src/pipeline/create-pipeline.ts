@@ -2,7 +2,6 @@ import type { ClaimResult } from '../dedup/dedup-store.js';
 import { asWebhookError } from '../errors/body-errors.js';
 import type { WebhookErrorCode } from '../errors/webhook-error.js';
 import { createMemoryDedupStore } from '../stores/memory.js';
-import { hasUsableSecret } from '../util/secrets.js';
 import { describeError, isThenable, positive, safeCall } from '../util/values.js';
 import { buildAnswers } from './answers.js';
 import { DEFAULTS, resolveBodyLimits } from './defaults.js';
@@ -71,7 +70,7 @@ function newDelivery<E>(p: Pipeline<E>, req: WebhookRequest): Delivery<E> {
 function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): Pipeline<E> {
   const leaseMs = positive(options.leaseMs, DEFAULTS.leaseMs);
   const log = safeLogger(options.logger, { provider: spec.provider });
-  const hasSecret = hasUsableSecret(options.secret);
+  const hasSecret = spec.verifies;
   if (!hasSecret && options.allowUnsigned === true) {
     log.warn(
       {},

@@ -45,6 +45,7 @@ export function createStripeHandler(options: StripeWebhookOptions): WebhookHandl
   const verifier = hasUsableSecret(options.secret) ? resolveVerifyOptions(options, 'Stripe') : undefined;
   return createPipeline<StripeWebhookEvent>(options, {
     provider: 'stripe',
+    verifies: verifier !== undefined,
     // Stripe sends no delivery id; the event id is what identifies a delivery.
     read: (body, headers) => ({
       event: verifier === undefined ? parseStripeEvent(body) : checkStripeEvent(body, headers, verifier),

@@ -12,9 +12,11 @@ export type EventHandler<E> = (event: E, ctx: WebhookContext) => unknown;
 export interface ProviderSpec<E> {
   readonly provider: Provider;
   /**
-   * Verifies (when a secret is configured) and parses; throws WebhookError. The pipeline calls it only
-   * when there is a secret or `allowUnsigned` is on.
+   * Whether `read` checks signatures (a usable secret was configured). Without it the pipeline refuses
+   * every request with MISSING_SECRET, unless `allowUnsigned` is on.
    */
+  readonly verifies: boolean;
+  /** Verifies (when `verifies`) and parses; throws WebhookError. */
   read(body: Uint8Array, headers: HeaderSource): { event: E; deliveryId: string | undefined };
   eventName(event: E): string | undefined;
   defaultKey(event: E, headers: HeaderSource): string | undefined;

@@ -20,6 +20,8 @@ export function hasUsableSecret(secret: unknown): boolean {
  * usable: verification never silently passes without a secret (the seed code did).
  */
 export function usableSecrets(secret: unknown, provider: string): UsableSecret[] {
+  // One secret is the common case, verified on every request by the standalone verifiers.
+  if (typeof secret === 'string' && !BLANK.test(secret)) return [{ value: secret, index: 0 }];
   const list: readonly unknown[] = Array.isArray(secret) ? secret : [secret];
   const usable: UsableSecret[] = [];
   list.forEach((value, index) => {

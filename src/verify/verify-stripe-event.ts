@@ -80,6 +80,9 @@ export function checkStripeEvent(
  * same headers pass and fail, but refuses a `t` that is not a non-negative integer: stripe-node would
  * hash "NaN." and skip its time check.
  */
+// Digits only (at most 15, safely below 2^53) so Number() gives what stripe-node's parseInt gives.
+const COMMON_FORM = /^t=(\d{1,15}),v1=([0-9a-f]{64})(?:,v0=[0-9a-f]*)?$/;
+
 function parseHeader(value: string | readonly string[] | undefined): ParsedStripeHeader {
   if (value === undefined || value === '') {
     throw new WebhookError(
@@ -92,6 +95,11 @@ function parseHeader(value: string | readonly string[] | undefined): ParsedStrip
       throw new WebhookError('MALFORMED_SIGNATURE', 'The Stripe-Signature header was sent more than once.');
     }
     return parseHeader(value[0]);
+  }
+  // The form Stripe sends (one t, one v1, maybe a v0) in one pass; anything else takes the general reader.
+  const common = COMMON_FORM.exec(value);
+  if (common !== null) {
+    return { timestamp: Number(common[1]), signatures: [Buffer.from(common[2]!, 'hex')] };
   }
   let rawTimestamp: string | undefined;
   let sawTimestamp = false;
