@@ -39,6 +39,32 @@ export async function runDemo(print: (line: string) => void = console.log): Prom
       },
     },
   });
+  // hookguard's default logger prints warnings and errors to the console: collect them for after the table.
+  const logged: string[] = [];
+  const { warn, error } = console;
+  console.warn = (line: unknown) => void logged.push(String(line));
+  console.error = (line: unknown) => void logged.push(String(line));
+  try {
+    return await exchange(app, print, { replies, fulfilments, failOnce, outcomes }, logged);
+  } finally {
+    console.warn = warn;
+    console.error = error;
+  }
+}
+
+interface Watched {
+  replies: string[];
+  fulfilments: Map<string, number>;
+  failOnce: Set<string>;
+  outcomes: WebhookOutcome[];
+}
+
+async function exchange(
+  app: ReturnType<typeof createBotApp>,
+  print: (line: string) => void,
+  { replies, fulfilments, failOnce, outcomes }: Watched,
+  logged: string[],
+): Promise<DemoResult> {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -87,8 +113,8 @@ export async function runDemo(print: (line: string) => void = console.log): Prom
   await post('a payment whose handler fails once', '/webhook/payments', flaky);
   await post("Stripe's retry of it", '/webhook/payments', flaky);
 
-  const huge = chatwootEvent('message_created', { content: 'x'.repeat(2 * 1024 * 1024) });
-  await post('a 2 MiB body (limit 1 MiB)', '/cw', signChatwootPayload(huge, CW_SECRET));
+  const huge = chatwootEvent('message_created', { content: 'x'.repeat(5 * 1024 * 1024) });
+  await post('a 5 MiB body (limit 4 MiB)', '/cw', signChatwootPayload(huge, CW_SECRET));
 
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
@@ -109,6 +135,9 @@ export async function runDemo(print: (line: string) => void = console.log): Prom
     `Handlers ran: ${replies.length} reply, ${fulfilled.length} fulfilments, each exactly once: ${exactlyOnce ? 'yes' : 'NO'}.`;
   print('');
   print(summary);
+  print('');
+  print("The server's console meanwhile (hookguard's default logger: warnings and errors, one line each):");
+  for (const line of logged) print(line.length > 150 ? `${line.slice(0, 149)}…` : line);
   return { rows, replies: replies.length, fulfilments, summary };
 }
 

@@ -23,6 +23,7 @@ export type {
   ChatwootAttachment,
   ChatwootChangedAttributes,
   ChatwootContactEvent,
+  ChatwootInboxEvent,
   ChatwootConversation,
   ChatwootConversationEvent,
   ChatwootConversationMessage,

@@ -3,7 +3,7 @@ import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookHandler } from '../pipeline/types.js';
 import { bodyTooLarge, bodyUnavailable, readTimedOut } from '../errors/body-errors.js';
-import { resolveBodyLimits } from '../pipeline/defaults.js';
+import { resolveBodyLimits, type BodyLimits } from '../pipeline/defaults.js';
 import { withStats, type WithStats } from './with-stats.js';
 
 /**
@@ -14,12 +14,8 @@ export interface FastifyRouteOptions {
   path: string;
 }
 
-function plugin(
-  handle: WebhookHandler,
-  path: string,
-  options: { maxBodyBytes?: number | undefined; readTimeoutMs?: number | undefined },
-): FastifyPluginAsync {
-  const { maxBodyBytes: limit, readTimeoutMs } = resolveBodyLimits(options);
+function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): FastifyPluginAsync {
+  const { maxBodyBytes: limit, readTimeoutMs } = limits;
   const timedOut = new WeakSet<object>();
   return async function hookguardWebhook(app) {
     // Registered inside this plugin's own encapsulated scope: the app's other routes keep their parsers.
@@ -91,7 +87,7 @@ export function chatwootWebhook(
   options: ChatwootWebhookOptions & FastifyRouteOptions,
 ): WithStats<FastifyPluginAsync> {
   const handle = createChatwootHandler(options);
-  return withStats(plugin(handle, options.path, options), handle);
+  return withStats(plugin(handle, options.path, resolveBodyLimits(options, 'chatwoot')), handle);
 }
 
 /**
@@ -109,5 +105,5 @@ export function stripeWebhook(
   options: StripeWebhookOptions & FastifyRouteOptions,
 ): WithStats<FastifyPluginAsync> {
   const handle = createStripeHandler(options);
-  return withStats(plugin(handle, options.path, options), handle);
+  return withStats(plugin(handle, options.path, resolveBodyLimits(options, 'stripe')), handle);
 }

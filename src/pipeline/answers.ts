@@ -8,6 +8,8 @@ import type { Provider, WebhookOutcome, WebhookResponse, WebhookResponseCode } f
  */
 export type Verdict = 'processed' | 'accepted' | 'ignored' | 'duplicate' | WebhookResponseCode;
 
+const SUCCESSES: ReadonlySet<Verdict> = new Set(['processed', 'accepted', 'ignored', 'duplicate']);
+
 /** One row of the status table. */
 interface AnswerRule {
   readonly result: WebhookOutcome['result'];
@@ -61,12 +63,21 @@ const COMMON_RULES: Readonly<Record<Verdict, AnswerRule>> = {
 
 /**
  * Where a provider's delivery rules need another answer than {@link COMMON_RULES}: one row per verdict,
- * read by the pipeline, never an `if` in the flow. Both providers retry every answer the common table
- * gives today; a provider whose sender treats a status differently overrides that row here.
+ * read by the pipeline, never an `if` in the flow. A row exists where the provider's sender would drop,
+ * or hand to a human, what the common answer asks it to retry.
  */
 const PROVIDER_RULES: Readonly<Record<Provider, Partial<Record<Verdict, AnswerRule>>>> = {
+  // Stripe retries every non-2xx with backoff for days: the common answers are right for it.
   stripe: {},
-  chatwoot: {},
+  // Chatwoot retries an agent-bot delivery on 429 and 500 only; any other answer hands a pending
+  // conversation to a human (or marks an API-inbox message failed), even when the event is processed.
+  chatwoot: {
+    // Another delivery of this event is being processed and will answer for it (or fail with a 500,
+    // which Chatwoot retries): this copy must not look like a failure.
+    IN_FLIGHT: { result: 'in-flight', status: 200, body: { ok: true, inFlight: true } },
+    // Our transient fault: 500 is retried, 503 would be dropped.
+    STORE_UNAVAILABLE: errorRule('STORE_UNAVAILABLE', 500),
+  },
 };
 
 /** The status table of one provider: the common rows with the provider's own rows over them. */
@@ -86,7 +97,8 @@ export function buildAnswers(provider: Provider, leaseMs: number): Readonly<Reco
       const seconds = rule.retryAfter === 'lease' ? Math.max(1, Math.ceil(leaseMs / 1000)) : rule.retryAfter;
       headers['retry-after'] = String(seconds);
     }
-    const code = 'error' in rule.body ? (verdict as WebhookResponseCode) : undefined;
+    // Every verdict but the four successful ends is a code, reported even where the answer is a 2xx.
+    const code = SUCCESSES.has(verdict) ? undefined : (verdict as WebhookResponseCode);
     answers[verdict] = Object.freeze({
       verdict,
       result: rule.result,

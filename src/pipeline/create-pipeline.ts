@@ -21,6 +21,7 @@ import {
   type Pipeline,
 } from './stages.js';
 import type {
+  Logger,
   WebhookHandler,
   WebhookOptions,
   WebhookRequest,
@@ -82,19 +83,44 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
       `No ${spec.provider} webhook secret is set: every request will be answered 500 MISSING_SECRET.`,
     );
   }
+  const store = options.store === false ? undefined : (options.store ?? createMemoryDedupStore());
+  const namespace = typeof options.namespace === 'string' && options.namespace !== '' ? options.namespace : '';
+  if (store !== undefined) noteStoreUser(store, spec.provider, namespace, log);
   return {
     spec,
     options,
-    store: options.store === false ? undefined : (options.store ?? createMemoryDedupStore()),
+    store,
+    keyPrefix: namespace === '' ? undefined : `${namespace}:`,
     leaseMs,
     ttlMs: positive(options.dedupTtlMs, DEFAULTS.dedupTtlMs),
-    limits: resolveBodyLimits(options),
+    limits: resolveBodyLimits(options, spec.provider),
     ackAfterMs: options.ackAfterMs !== undefined && options.ackAfterMs >= 0 ? options.ackAfterMs : undefined,
     missingSecret: !hasSecret && options.allowUnsigned !== true,
     answers: buildAnswers(spec.provider, leaseMs),
     log,
     counts: { processed: 0, duplicate: 0, 'in-flight': 0, ignored: 0, rejected: 0, failed: 0 },
   };
+}
+
+/** Which provider and namespace pairs use each store object in this process. */
+const storeUsers = new WeakMap<object, Set<string>>();
+
+/**
+ * Two handlers of one provider on one store under one namespace swallow each other's events (the second
+ * answers "duplicate" to an event only the first processed): warn once, at creation.
+ */
+function noteStoreUser(store: object, provider: string, namespace: string, log: Required<Logger>): void {
+  const users = storeUsers.get(store) ?? new Set<string>();
+  storeUsers.set(store, users);
+  const user = `${provider}\u0000${namespace}`;
+  if (users.has(user)) {
+    log.warn(
+      { namespace: namespace === '' ? undefined : namespace },
+      `Two ${provider} handlers share one dedup store under the same namespace: an event sent to both ` +
+        'endpoints is processed by only one of them. Give each handler its own namespace option.',
+    );
+  }
+  users.add(user);
 }
 
 /** Method, then read. */
@@ -215,8 +241,9 @@ function conclude<E>(
     );
     return answerStage(p, d, 'HANDLER_FAILED', reported);
   }
-  if (p.options.logger !== undefined) {
-    // The preview (grapheme-safe truncation) is only worth computing for a logger that will print it.
+  if (typeof p.options.logger === 'object' && p.options.logger !== null) {
+    // The preview (grapheme-safe truncation) is only worth computing for a logger of the user's, the only
+    // kind that prints info lines.
     const preview = safeCall(() => p.spec.describe(d.event as E), d.name ?? '');
     d.log.info(
       { outcome: 'processed', status: reported ?? 200, preview, durationMs: Math.round(elapsed) },

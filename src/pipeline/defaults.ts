@@ -1,4 +1,5 @@
 import { positive } from '../util/values.js';
+import type { Provider } from './types.js';
 
 /**
  * Every default of the pipeline in one place. Where a provider's delivery rules force a value, the comment
@@ -9,7 +10,12 @@ export const DEFAULTS = Object.freeze({
   dedupTtlMs: 3 * 24 * 60 * 60 * 1000,
   /** A claim outlives any reasonable handler; a crashed worker's claim frees itself after this. */
   leaseMs: 60_000,
-  maxBodyBytes: 1024 * 1024,
+  /**
+   * Largest body per provider. Chatwoot allows 150,000 characters in a message and its body carries them
+   * about three times, with `<>&` escaped as 6 bytes each: a valid body reaches ~2.7 MB. Stripe events are
+   * far smaller.
+   */
+  maxBodyBytes: Object.freeze({ chatwoot: 4 * 1024 * 1024, stripe: 1024 * 1024 }),
   /** A slow sender cannot hold memory and a socket for longer. */
   readTimeoutMs: 10_000,
   /** What `Retry-After` asks for when the dedup store failed. */
@@ -23,12 +29,12 @@ export interface BodyLimits {
 }
 
 /** Resolves the body limits once per handler (adapters that read the body themselves use the same). */
-export function resolveBodyLimits(options: {
-  maxBodyBytes?: number | undefined;
-  readTimeoutMs?: number | undefined;
-}): BodyLimits {
+export function resolveBodyLimits(
+  options: { maxBodyBytes?: number | undefined; readTimeoutMs?: number | undefined },
+  provider: Provider,
+): BodyLimits {
   return {
-    maxBodyBytes: positive(options.maxBodyBytes, DEFAULTS.maxBodyBytes),
+    maxBodyBytes: positive(options.maxBodyBytes, DEFAULTS.maxBodyBytes[provider]),
     readTimeoutMs: positive(options.readTimeoutMs, DEFAULTS.readTimeoutMs),
   };
 }

@@ -2,22 +2,67 @@ import type { Logger } from './types.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
-/** Silent by default. */
 const SILENT_LOGGER: Required<Logger> = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Longest value printed on a console line; longer ones are cut (a signed field can be huge). */
+const MAX_VALUE_LENGTH = 200;
+// C0 and C1 controls, DEL, and the Unicode line and paragraph separators: a value must not start a new
+// line (a forged log line) or move the cursor.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** One value as log-safe text: errors by name and message, everything bounded and on one line. */
+function printable(value: unknown): string {
+  let text: string;
+  if (value instanceof Error) text = `${value.name}: ${value.message}`;
+  else if (typeof value === 'string') text = value;
+  else if (typeof value === 'object' && value !== null) {
+    try {
+      text = JSON.stringify(value) ?? String(value);
+    } catch {
+      text = '[object]';
+    }
+  } else text = String(value);
+  text = text.replace(CONTROL, ' ');
+  return text.length > MAX_VALUE_LENGTH ? `${text.slice(0, MAX_VALUE_LENGTH)}…` : text;
+}
+
+/**
+ * The logger used when none is given: warnings and errors reach the console as one line each (a
+ * misconfiguration must not be silent), debug and info are dropped. Lines hold the message and the log
+ * fields, which never include a payload, a signature or a secret.
+ */
+function consoleLine(level: 'warn' | 'error') {
+  return (obj: Record<string, unknown>, msg?: string) => {
+    let line = `hookguard ${level}: ${printable(msg ?? '')}`;
+    for (const [name, value] of Object.entries(obj)) {
+      if (value !== undefined) line += ` ${name}=${printable(value)}`;
+    }
+    console[level](line);
+  };
+}
+
+const CONSOLE_LOGGER: Required<Logger> = {
+  debug() {},
+  info() {},
+  warn: consoleLine('warn'),
+  error: consoleLine('error'),
+};
 
 /**
  * A logger that never throws (a broken logger must not break the answer), has all four levels, and adds
- * `bindings` to every line.
+ * `bindings` to every line. `undefined` gives the console logger (warn and error only), `false` silence.
  */
 export function safeLogger(
-  logger: Logger | undefined,
+  logger: Logger | false | undefined,
   bindings: Record<string, unknown> = {},
 ): Required<Logger> {
-  if (logger === undefined) return SILENT_LOGGER;
+  if (logger === false) return SILENT_LOGGER;
+  const target = logger ?? CONSOLE_LOGGER;
   const write = (level: Level) => (obj: Record<string, unknown>, msg?: string) => {
     try {
-      const method = logger[level];
-      if (typeof method === 'function') method.call(logger, { ...bindings, ...obj }, msg);
+      const method = target[level];
+      if (typeof method === 'function') method.call(target, { ...bindings, ...obj }, msg);
     } catch {
       // Logging is best effort.
     }

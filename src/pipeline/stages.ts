@@ -31,6 +31,8 @@ export interface Pipeline<E> {
   readonly ttlMs: number;
   readonly limits: BodyLimits;
   readonly ackAfterMs: number | undefined;
+  /** Prefixed to every key (`{namespace}:`), or undefined. */
+  readonly keyPrefix: string | undefined;
   /** No usable secret and `allowUnsigned` is off: every request is refused with MISSING_SECRET. */
   readonly missingSecret: boolean;
   readonly answers: Readonly<Record<Verdict, Answer>>;
@@ -111,10 +113,11 @@ export function keyStage<E>(p: Pipeline<E>, d: Delivery<E>): void {
     log: p.log,
   };
   const { dedupKey } = options;
-  const key =
+  const own =
     dedupKey === undefined
       ? safeCall(() => spec.defaultKey(event, headers), undefined)
       : safeCall(() => dedupKey(event, ctx), undefined);
+  const key = own === undefined || p.keyPrefix === undefined ? own : p.keyPrefix + own;
   d.key = ctx.key = key;
   d.log = ctx.log = safeLogger(options.logger, {
     provider: spec.provider,

@@ -125,8 +125,17 @@ export interface WebhookOptions<E> {
   dedupKey?: (event: E, ctx: WebhookContext) => string | undefined;
   /** Called for every event that has no handler in `on`. */
   onEvent?: (event: E, ctx: WebhookContext) => unknown;
-  /** Log lines; default silent. */
-  logger?: Logger;
+  /**
+   * Where log lines go (pino, console and most loggers fit). Default: warnings and errors are printed to
+   * the console, one line each and never a payload; debug and info are dropped. `false` silences it.
+   */
+  logger?: Logger | false;
+  /**
+   * Prefixed to every dedup key (`{namespace}:{key}`). Endpoints that share one store must differ: a Stripe
+   * event sent to a fulfilment and an analytics endpoint has one id, and without a namespace the second
+   * endpoint would answer "duplicate" and never run its handler.
+   */
+  namespace?: string;
   /** Called once per request with its outcome, for metrics. */
   onOutcome?: (outcome: WebhookOutcome) => void;
 }

@@ -35,7 +35,7 @@ export interface PostgresDedupStoreOptions {
   pool: PgPoolLike;
   /** Table name, optionally schema-qualified. Default `'hookguard_dedup'`. */
   table?: string;
-  /** Longest a call may take before it counts as a store failure (503). Default 2000 ms. */
+  /** Longest a call may take before it counts as a store failure (503 to Stripe, 500 to Chatwoot). Default 2000 ms. */
   timeoutMs?: number;
 }
 

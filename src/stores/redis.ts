@@ -24,7 +24,7 @@ export interface RedisDedupStoreOptions {
   client: IoRedisLike | NodeRedisLike;
   /** Prefix of every key. Default `'hookguard:'`. */
   prefix?: string;
-  /** Longest a call may take before it counts as a store failure (503). Default 1000 ms. */
+  /** Longest a call may take before it counts as a store failure (503 to Stripe, 500 to Chatwoot). Default 1000 ms. */
   timeoutMs?: number;
 }
 

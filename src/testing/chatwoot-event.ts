@@ -59,6 +59,27 @@ function conversation(accountId: number): ChatwootConversation {
   };
 }
 
+/** `inbox_created` / `inbox_updated`: the inbox's own fields. */
+function inbox(name: 'inbox_created' | 'inbox_updated', accountId: number): Record<string, unknown> {
+  return {
+    event: name,
+    id: newId(),
+    name: 'Support',
+    account_id: accountId,
+    channel_id: newId(),
+    channel_type: 'Channel::Api',
+    greeting_enabled: false,
+    enable_auto_assignment: true,
+    working_hours_enabled: false,
+    timezone: 'UTC',
+    created_at: new Date().toISOString(),
+    updated_at: new Date().toISOString(),
+    ...(name === 'inbox_updated'
+      ? { changed_attributes: [{ name: { previous_value: 'Help', current_value: 'Support' } }] }
+      : {}),
+  };
+}
+
 function defaults(name: ChatwootEventName): Record<string, unknown> {
   const accountId = ACCOUNT.id ?? 1;
   switch (name) {
@@ -111,6 +132,9 @@ function defaults(name: ChatwootEventName): Record<string, unknown> {
           ? { changed_attributes: [{ name: { previous_value: 'Old Name', current_value: CONTACT.name } }] }
           : {}),
       };
+    case 'inbox_created':
+    case 'inbox_updated':
+      return inbox(name, accountId);
     case 'webwidget_triggered':
       return {
         event: name,

@@ -5,3 +5,11 @@ export { stripeEvent } from './stripe-event.js';
 export type { DeepPartial } from './deep-merge.js';
 export { checkDedupStore } from './check-dedup-store.js';
 export type { CheckDedupStoreOptions } from './check-dedup-store.js';
+export { createChatwootSender, createStripeSender } from './senders.js';
+export type {
+  ChatwootSenderOptions,
+  ChatwootWebhookKind,
+  DeliveryAttempt,
+  SimulatedDelivery,
+  StripeSenderOptions,
+} from './senders.js';

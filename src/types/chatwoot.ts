@@ -17,6 +17,8 @@ export type ChatwootEventName =
   | 'conversation_typing_off'
   | 'contact_created'
   | 'contact_updated'
+  | 'inbox_created'
+  | 'inbox_updated'
   | 'webwidget_triggered';
 
 /**
@@ -80,6 +82,21 @@ export interface ChatwootConversationMessage {
   sender_id?: number | null;
   sender?: ChatwootSender | null;
   attachments?: ChatwootAttachment[] | null;
+  // The message's database attributes, sent in newer versions:
+  /** The content after Chatwoot's processing (variables filled in); can be as long as `content`. */
+  processed_message_content?: string | null;
+  additional_attributes?: Record<string, unknown> | null;
+  sentiment?: Record<string, unknown> | null;
+  external_source_ids?: Record<string, unknown> | null;
+  echo_id?: string | null;
+  /** A small copy of the conversation (a few of its fields). */
+  conversation?: {
+    assignee_id?: number | null;
+    unread_count?: number | null;
+    last_activity_at?: number | null;
+    contact_inbox?: { source_id?: string | null } | null;
+    [field: string]: unknown;
+  } | null;
 }
 
 /**
@@ -91,20 +108,37 @@ export type ChatwootChangedAttributes = Array<
 
 /**
  * A conversation. `id` is the per-account display number, not a global id: include the account in any key
- * built from it. There is no top-level `account` (chatwoot/chatwoot#11753): use `messages[0].account_id`.
+ * built from it. Many versions send no top-level `account` (chatwoot/chatwoot#11753): use
+ * `messages[0].account_id`, or `inbox_id` (global) when `messages` is empty.
  */
 export interface ChatwootConversation {
   id?: number | null;
+  /** The same display number as `id`, sent by newer versions. */
+  display_id?: number | null;
   inbox_id?: number | null;
+  /** Sent by newer versions only; older ones have no account anywhere when `messages` is empty. */
+  account?: ChatwootRef | null;
   status?: 'open' | 'resolved' | 'pending' | 'snoozed' | (string & {}) | null;
   channel?: string | null;
   can_reply?: boolean | null;
   additional_attributes?: Record<string, unknown> | null;
   custom_attributes?: Record<string, unknown> | null;
-  contact_inbox?: { contact_id?: number | null; inbox_id?: number | null; source_id?: string | null } | null;
+  /** Newer versions send the whole contact-inbox record (`id`, `hmac_verified`, `pubsub_token`, ...). */
+  contact_inbox?: {
+    id?: number | null;
+    contact_id?: number | null;
+    inbox_id?: number | null;
+    source_id?: string | null;
+    hmac_verified?: boolean | null;
+    created_at?: string | null;
+    updated_at?: string | null;
+    [field: string]: unknown;
+  } | null;
   meta?: {
     sender?: ChatwootSender | null;
     assignee?: ChatwootSender | null;
+    /** `"User"` or `"AgentBot"` in newer versions. */
+    assignee_type?: string | null;
     team?: { id?: number | null; name?: string | null } | null;
     hmac_verified?: boolean | null;
   } | null;
@@ -114,6 +148,9 @@ export interface ChatwootConversation {
   unread_count?: number | null;
   timestamp?: number | null;
   created_at?: number | string | null;
+  /** Epoch seconds as a float in newer versions. */
+  updated_at?: number | string | null;
+  last_activity_at?: number | string | null;
   agent_last_seen_at?: number | string | null;
   contact_last_seen_at?: number | string | null;
   first_reply_created_at?: number | string | null;
@@ -168,7 +205,6 @@ export interface ChatwootConversationEvent<
 > extends ChatwootConversation {
   event: N;
   changed_attributes?: ChatwootChangedAttributes | null;
-  account?: ChatwootRef | null;
 }
 
 /**
@@ -194,6 +230,29 @@ export interface ChatwootContactEvent<
   event: N;
   account?: ChatwootRef | null;
   changed_attributes?: ChatwootChangedAttributes | null;
+}
+
+/**
+ * `inbox_created` / `inbox_updated`: the inbox object plus `event` (account webhooks). Fields differ by
+ * channel; the common ones are typed, the rest are kept.
+ */
+export interface ChatwootInboxEvent<N extends 'inbox_created' | 'inbox_updated' = 'inbox_created' | 'inbox_updated'> {
+  event: N;
+  id?: number | null;
+  name?: string | null;
+  account_id?: number | null;
+  channel_id?: number | null;
+  channel_type?: string | null;
+  greeting_enabled?: boolean | null;
+  greeting_message?: string | null;
+  enable_auto_assignment?: boolean | null;
+  working_hours_enabled?: boolean | null;
+  timezone?: string | null;
+  created_at?: string | null;
+  updated_at?: string | null;
+  account?: ChatwootRef | null;
+  changed_attributes?: ChatwootChangedAttributes | null;
+  [field: string]: unknown;
 }
 
 /**
@@ -232,6 +291,8 @@ export interface ChatwootEventMap {
   conversation_typing_off: ChatwootTypingEvent<'conversation_typing_off'>;
   contact_created: ChatwootContactEvent<'contact_created'>;
   contact_updated: ChatwootContactEvent<'contact_updated'>;
+  inbox_created: ChatwootInboxEvent<'inbox_created'>;
+  inbox_updated: ChatwootInboxEvent<'inbox_updated'>;
   webwidget_triggered: ChatwootWebwidgetTriggeredEvent;
 }
 

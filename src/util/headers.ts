@@ -1,3 +1,5 @@
+const utf8 = new TextDecoder();
+
 /**
  * Reads one header, case-insensitively, from a Fetch `Headers`, Node's headers or a plain object.
  * Returns the raw value: a string, an array (plain objects can hold one), or undefined.
@@ -22,6 +24,8 @@ export function readHeader(headers: unknown, name: string): string | readonly st
       }
     }
     if (typeof value === 'string') return value;
+    // stripe-node accepts a header value given as bytes (a Buffer): read it as the text it holds.
+    if (value instanceof Uint8Array) return utf8.decode(value);
     if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string');
     return undefined;
   } catch {

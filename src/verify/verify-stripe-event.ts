@@ -37,7 +37,7 @@ interface ParsedStripeHeader {
  */
 export function verifyStripeEvent(
   rawBody: RawBody,
-  headers: HeaderSource | string,
+  headers: HeaderSource | string | Uint8Array,
   options: VerifyOptions,
 ): StripeWebhookEvent {
   const resolved = resolveVerifyOptions(options, 'Stripe'); // a missing secret is reported before the body
@@ -47,11 +47,11 @@ export function verifyStripeEvent(
 /** The check behind {@link verifyStripeEvent}, with options already resolved (the pipeline's path). */
 export function checkStripeEvent(
   body: Uint8Array,
-  headers: HeaderSource | string,
+  headers: HeaderSource | string | Uint8Array,
   options: ResolvedVerifyOptions,
 ): StripeWebhookEvent {
   const { secrets } = options;
-  const header = parseHeader(typeof headers === 'string' ? headers : readHeader(headers, SIGNATURE_HEADER));
+  const header = parseHeader(signatureValue(headers));
   const prefix = `${header.timestamp}.`;
   let matched = false;
   for (const secret of secrets) {
@@ -74,6 +74,15 @@ export function checkStripeEvent(
   checkTimestamp(header.timestamp, options, 'Stripe-Signature');
   return parseStripeEvent(body);
 }
+
+/** The Stripe-Signature value: given as is (text or, as stripe-node takes it, bytes), or read from headers. */
+function signatureValue(headers: unknown): string | readonly string[] | undefined {
+  if (typeof headers === 'string') return headers;
+  if (headers instanceof Uint8Array) return utf8.decode(headers);
+  return readHeader(headers, SIGNATURE_HEADER);
+}
+
+const utf8 = new TextDecoder();
 
 /**
  * Reads `t=…,v1=…` the way stripe-node does (split on "," then "=", last `t` wins, `v0` ignored), so the

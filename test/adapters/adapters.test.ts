@@ -210,19 +210,58 @@ describe.each(FRAMEWORKS)('$name adapter', (framework) => {
     expect(calls).toBe(0);
   });
 
-  it('answers 409 IN_FLIGHT with Retry-After while another delivery of the event is processing', async () => {
+  it('answers Stripe 409 IN_FLIGHT with Retry-After while another delivery of the event is processing', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const server = await start([chatwoot({ leaseMs: 30_000, onEvent: () => gate })]);
-    const signed = signChatwootPayload(chatwootEvent('message_created'), CW_SECRET);
-    const first = send(server.url('/cw'), signed);
+    const server = await start([stripe({ leaseMs: 30_000, onEvent: () => gate })]);
+    const signed = signStripePayload(stripeEvent('invoice.paid'), STRIPE_SECRET);
+    const first = send(server.url('/stripe'), signed);
     await sleep(100);
-    const second = await send(server.url('/cw'), signed);
+    const second = await send(server.url('/stripe'), signed);
     expect(second).toMatchObject({ status: 409, body: errorBody('IN_FLIGHT') });
     expect(second.headers.get('retry-after')).toBe('30');
     expectJson(second.headers);
     release();
     expect((await first).status).toBe(200);
+  });
+
+  it('answers Chatwoot 200 inFlight (a non-2xx would hand the conversation to a human) while a copy is processing', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const outcomes: WebhookOutcome[] = [];
+    const server = await start([
+      chatwoot({ leaseMs: 30_000, onEvent: () => gate, onOutcome: (o) => void outcomes.push(o) }),
+    ]);
+    const signed = signChatwootPayload(chatwootEvent('message_created'), CW_SECRET);
+    const first = send(server.url('/cw'), signed);
+    await sleep(100);
+    const second = await send(server.url('/cw'), signed);
+    expect(second).toMatchObject({ status: 200, body: { ok: true, inFlight: true } });
+    expect(second.headers.get('retry-after')).toBeNull();
+    expectJson(second.headers);
+    release();
+    expect((await first).status).toBe(200);
+    expect(outcomes.map((o) => `${o.result}:${o.status}:${o.code ?? ''}`)).toEqual([
+      'in-flight:200:IN_FLIGHT',
+      'processed:200:',
+    ]);
+  });
+
+  it('answers Chatwoot 500 STORE_UNAVAILABLE when the store throws (Chatwoot retries 500, drops 503)', async () => {
+    let calls = 0;
+    const broken: DedupStore = {
+      claim: () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:6379')),
+      complete: () => {},
+      release: () => {},
+    };
+    const server = await start([chatwoot({ store: broken, onEvent: () => void calls++ })]);
+    const answer = await send(
+      server.url('/cw'),
+      signChatwootPayload(chatwootEvent('message_created'), CW_SECRET),
+    );
+    expect(answer).toMatchObject({ status: 500, body: errorBody('STORE_UNAVAILABLE') });
+    expectJson(answer.headers);
+    expect(calls).toBe(0);
   });
 
   it('answers 503 STORE_UNAVAILABLE with Retry-After when the store throws, and runs nothing', async () => {
@@ -270,7 +309,7 @@ describe.each(FRAMEWORKS)('$name adapter', (framework) => {
     expect({ attempts, completed }).toEqual({ attempts: 2, completed: 1 });
   });
 
-  it('answers 202 at ackAfterMs for a slow handler, 409 to a copy meanwhile, and completes afterwards', async () => {
+  it('answers 202 at ackAfterMs for a slow handler, 200 inFlight to a copy meanwhile, and completes afterwards', async () => {
     const outcomes: WebhookOutcome[] = [];
     let finished = 0;
     const server = await start([
@@ -291,8 +330,8 @@ describe.each(FRAMEWORKS)('$name adapter', (framework) => {
     expect(Date.now() - started).toBeLessThan(550);
     expect(finished).toBe(0);
     expect(await send(server.url('/cw'), signed)).toMatchObject({
-      status: 409,
-      body: errorBody('IN_FLIGHT'),
+      status: 200,
+      body: { ok: true, inFlight: true },
     });
     await sleep(700);
     expect(finished).toBe(1);
@@ -301,7 +340,7 @@ describe.each(FRAMEWORKS)('$name adapter', (framework) => {
       body: { ok: true, duplicate: true },
     });
     expect(outcomes.map((o) => `${o.result}:${o.status}`)).toEqual([
-      'in-flight:409',
+      'in-flight:200',
       'processed:202',
       'duplicate:200',
     ]);

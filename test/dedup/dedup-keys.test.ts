@@ -38,11 +38,14 @@ describe('chatwootDedupKey', () => {
     expect(a).not.toBe(b);
   });
 
-  it('falls back to the delivery id for a conversation_created without an account', () => {
-    expect(chatwootDedupKey({ event: 'conversation_created', id: 7 }, DELIVERY)).toBe(
-      `chatwoot:delivery:${DELIVERY['X-Chatwoot-Delivery']}`,
+  it('keys a conversation_created without any account on inbox_id + id (inbox ids are global)', () => {
+    expect(chatwootDedupKey({ event: 'conversation_created', id: 7, inbox_id: 3, messages: [] }, DELIVERY)).toBe(
+      'chatwoot:inbox:3:conversation_created:7',
     );
-    expect(chatwootDedupKey({ event: 'conversation_created', id: 7 })).toBeUndefined();
+    // Conversation 7 of inbox 3 and of inbox 4 are different conversations.
+    expect(chatwootDedupKey({ event: 'conversation_created', id: 7, inbox_id: 4 })).toBe(
+      'chatwoot:inbox:4:conversation_created:7',
+    );
   });
 
   it.each([
@@ -51,29 +54,29 @@ describe('chatwootDedupKey', () => {
     'conversation_status_changed',
     'contact_updated',
     'webwidget_triggered',
-  ])('%s legitimately repeats, so it keys on X-Chatwoot-Delivery', (event) => {
-    const payload = { event, id: 12, account: { id: 1 } };
-    expect(chatwootDedupKey(payload, DELIVERY)).toBe(`chatwoot:delivery:${DELIVERY['X-Chatwoot-Delivery']}`);
-    expect(chatwootDedupKey(payload, { 'x-chatwoot-delivery': 'other' })).toBe('chatwoot:delivery:other');
+    'inbox_updated',
+  ])('%s legitimately repeats, so it keys on its signed content, never on X-Chatwoot-Delivery', (event) => {
+    const payload = { event, id: 12, account: { id: 1 }, changed_attributes: [{ status: 'open' }] };
+    const key = chatwootDedupKey(payload, DELIVERY)!;
+    expect(key).toMatch(new RegExp(`^chatwoot:1:${event}:content-[A-Za-z0-9_-]{43}$`));
+    // A retry (same body, any delivery id) has the same key ...
+    expect(chatwootDedupKey(payload, { 'x-chatwoot-delivery': 'other' })).toBe(key);
+    expect(chatwootDedupKey(JSON.parse(JSON.stringify(payload)) as unknown)).toBe(key);
+    // ... a new update of the same object has a new one.
+    expect(chatwootDedupKey({ ...payload, changed_attributes: [{ status: 'resolved' }] })).not.toBe(key);
   });
 
-  it('reads the delivery id from a Fetch Headers too', () => {
-    expect(chatwootDedupKey({ event: 'message_updated' }, new Headers(DELIVERY))).toBe(
-      `chatwoot:delivery:${DELIVERY['X-Chatwoot-Delivery']}`,
-    );
-  });
-
-  it('is undefined when nothing identifies the delivery', () => {
-    expect(chatwootDedupKey({ event: 'message_updated', id: 1 })).toBeUndefined();
-    expect(chatwootDedupKey({ event: 'message_created' })).toBeUndefined();
-    for (const payload of [null, undefined, 42, 'message_created', [], { id: 1 }]) {
+  it('is undefined only when the payload is not an object', () => {
+    for (const payload of [null, undefined, 42, 'message_created']) {
       expect(chatwootDedupKey(payload)).toBeUndefined();
     }
+    // Without an id, a message is keyed on its content like any other event.
+    expect(chatwootDedupKey({ event: 'message_created' })).toMatch(/^chatwoot:_:message_created:content-/);
   });
 
   it('ignores ids that are not integers or strings, and uses "_" for an unknown account', () => {
-    expect(chatwootDedupKey({ event: 'message_created', id: 1.5 })).toBeUndefined();
-    expect(chatwootDedupKey({ event: 'message_created', id: { x: 1 } })).toBeUndefined();
+    expect(chatwootDedupKey({ event: 'message_created', id: 1.5 })).toMatch(/:content-/);
+    expect(chatwootDedupKey({ event: 'message_created', id: { x: 1 } })).toMatch(/:content-/);
     expect(chatwootDedupKey({ event: 'message_created', id: 3 })).toBe('chatwoot:_:message_created:3');
   });
 
@@ -89,23 +92,13 @@ describe('chatwootDedupKey', () => {
 
   it('bounds key length by hashing long ids, still distinct and stable', () => {
     const long = 'x'.repeat(10_000);
-    const key = chatwootDedupKey(
-      { event: 'message_updated' },
-      { 'x-chatwoot-delivery': long.slice(0, 250) },
-    )!;
-    expect(key.length).toBeLessThanOrEqual(200);
-    expect(key.startsWith('chatwoot:sha256:')).toBe(true);
     const a = chatwootDedupKey({ event: 'message_created', id: `${long}a` })!;
     const b = chatwootDedupKey({ event: 'message_created', id: `${long}b` })!;
     expect(a.length).toBeLessThanOrEqual(200);
+    expect(a.startsWith('chatwoot:sha256:')).toBe(true);
     expect(a).not.toBe(b);
     expect(chatwootDedupKey({ event: 'message_created', id: `${long}a` })).toBe(a);
-  });
-
-  it('ignores an absurdly long delivery header instead of keying on it', () => {
-    expect(
-      chatwootDedupKey({ event: 'message_updated' }, { 'x-chatwoot-delivery': 'x'.repeat(5000) }),
-    ).toBeUndefined();
+    expect(chatwootDedupKey({ event: `message_updated${long}`, id: 1 })!.length).toBeLessThanOrEqual(200);
   });
 });
 
