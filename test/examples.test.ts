@@ -68,14 +68,15 @@ describe('npm run demo', () => {
       '9 requests: 3 processed, 2 duplicates, 1 ignored, 2 rejected, 1 failed (then retried). ' +
         'Handlers ran: 1 reply, 2 fulfilments, each exactly once: yes.',
     );
-    // Header, 9 rows, a blank line, the summary; then the server's console: one line per warning or error.
+    // Header, 9 rows, a blank line, the summary, a blank line, a title, then the server's console: one
+    // line per warning or error.
     expect(lines.slice(0, 12).at(-1)).toBe(result.summary);
-    expect(lines.slice(13).map((line) => line.split(':')[0])).toEqual([
+    expect(lines.slice(14).map((line) => line.split(':')[0])).toEqual([
       'hookguard warn',
       'hookguard error',
       'hookguard warn',
     ]);
-    expect(lines.slice(13).join('\n')).toMatch(/SIGNATURE_MISMATCH[^]*HANDLER_FAILED[^]*BODY_TOO_LARGE/);
+    expect(lines.slice(14).join('\n')).toMatch(/SIGNATURE_MISMATCH[^]*HANDLER_FAILED[^]*BODY_TOO_LARGE/);
   });
 });
 
