@@ -36,7 +36,8 @@ export function createBotApp(options: BotOptions): express.Express {
     '/cw',
     chatwootWebhook({
       secret: options.chatwootSecret,
-      // Chatwoot gives up after 5 s: answer 202 at 4 s and keep working.
+      // Chatwoot gives up after 5 s: answer 202 at 4 s and keep working. After that 202 Chatwoot will not
+      // resend the message, so a reply that then fails (or a restart mid-reply) is lost: logged, not retried.
       ackAfterMs: 4_000,
       ...shared,
       on: {

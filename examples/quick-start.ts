@@ -27,12 +27,14 @@ async function receive(rawBody: string | Buffer, headers: Record<string, string>
     throw err;
   }
   const payload = JSON.parse(rawBody.toString()) as { content?: string | null };
-  const key = chatwootDedupKey(payload, headers);
+  const key = chatwootDedupKey(payload);
   if (key === undefined) return handle(payload).then(() => 200);
 
   const claim = await store.claim(key, 60_000);
   if (claim.status === 'duplicate') return 200; // done before: acknowledge, do nothing
-  if (claim.status === 'in-flight') return 409; // another worker has it: the sender retries later
+  // Another worker has it. Chatwoot hands the conversation to a human on anything but 2xx, 429 and 500;
+  // the delivery that holds the claim answers for the event (a 500 there is retried).
+  if (claim.status === 'in-flight') return 200;
   try {
     await handle(payload);
     await store.complete(key, claim.token, THREE_DAYS); // mark done only after the work succeeded

@@ -76,7 +76,9 @@ describe('npm run demo', () => {
       'hookguard error',
       'hookguard warn',
     ]);
-    expect(lines.slice(14).join('\n')).toMatch(/X-Chatwoot-Signature does not match[^]*handler failed[^]*over the 4194304-byte limit/);
+    expect(lines.slice(14).join('\n')).toMatch(
+      /X-Chatwoot-Signature does not match[^]*handler failed[^]*over the 4194304-byte limit/,
+    );
   });
 });
 

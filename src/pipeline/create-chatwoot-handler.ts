@@ -82,7 +82,7 @@ export function createChatwootHandler(options: ChatwootWebhookOptions): WebhookH
       return { event: parseChatwootBody(body), deliveryId };
     },
     eventName: (event) => event.event,
-    defaultKey: (event, headers) => chatwootDedupKey(event, headers),
+    defaultKey: (event) => chatwootDedupKey(event),
     handlerFor(event) {
       const specific = Object.hasOwn(on, event.event) ? on[event.event] : undefined;
       return (specific as EventHandler<ChatwootEvent> | undefined) ?? options.onEvent;

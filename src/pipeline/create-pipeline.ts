@@ -84,7 +84,8 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
     );
   }
   const store = options.store === false ? undefined : (options.store ?? createMemoryDedupStore());
-  const namespace = typeof options.namespace === 'string' && options.namespace !== '' ? options.namespace : '';
+  const namespace =
+    typeof options.namespace === 'string' && options.namespace !== '' ? options.namespace : '';
   if (store !== undefined) noteStoreUser(store, spec.provider, namespace, log);
   return {
     spec,

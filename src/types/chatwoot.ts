@@ -236,7 +236,9 @@ export interface ChatwootContactEvent<
  * `inbox_created` / `inbox_updated`: the inbox object plus `event` (account webhooks). Fields differ by
  * channel; the common ones are typed, the rest are kept.
  */
-export interface ChatwootInboxEvent<N extends 'inbox_created' | 'inbox_updated' = 'inbox_created' | 'inbox_updated'> {
+export interface ChatwootInboxEvent<
+  N extends 'inbox_created' | 'inbox_updated' = 'inbox_created' | 'inbox_updated',
+> {
   event: N;
   id?: number | null;
   name?: string | null;

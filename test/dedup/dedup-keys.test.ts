@@ -39,9 +39,9 @@ describe('chatwootDedupKey', () => {
   });
 
   it('keys a conversation_created without any account on inbox_id + id (inbox ids are global)', () => {
-    expect(chatwootDedupKey({ event: 'conversation_created', id: 7, inbox_id: 3, messages: [] }, DELIVERY)).toBe(
-      'chatwoot:inbox:3:conversation_created:7',
-    );
+    expect(
+      chatwootDedupKey({ event: 'conversation_created', id: 7, inbox_id: 3, messages: [] }, DELIVERY),
+    ).toBe('chatwoot:inbox:3:conversation_created:7');
     // Conversation 7 of inbox 3 and of inbox 4 are different conversations.
     expect(chatwootDedupKey({ event: 'conversation_created', id: 7, inbox_id: 4 })).toBe(
       'chatwoot:inbox:4:conversation_created:7',

@@ -99,7 +99,10 @@ describe('keys come from signed content only', () => {
   it('keys a conversation_created with no message and no account on its inbox and id (double emits collapse)', async () => {
     let runs = 0;
     const handle = createChatwootHandler({ secret: SECRET, logger: false, onEvent: () => void runs++ });
-    const conversation = chatwootEvent('conversation_created', { messages: [] }) as unknown as Record<string, unknown>;
+    const conversation = chatwootEvent('conversation_created', { messages: [] }) as unknown as Record<
+      string,
+      unknown
+    >;
     delete conversation.account;
     // Chatwoot's double emit: the same event as two deliveries, each with its own delivery id (and the
     // second made a moment later, so its body differs in nothing but could differ in timestamps).
