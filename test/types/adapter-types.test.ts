@@ -10,7 +10,9 @@ import * as koaAdapter from '../../src/adapters/koa.js';
 import {
   createChatwootHandler,
   createStripeHandler,
+  type ChatwootInboxEvent,
   type ChatwootMessageEvent,
+  type ChatwootRef,
   type StripeThinEvent,
   type WebhookContext,
   type WebhookHandler,
@@ -40,6 +42,19 @@ describe('handler types', () => {
       on: {
         message_created: (event) =>
           expectTypeOf(event).toEqualTypeOf<ChatwootMessageEvent<'message_created'>>(),
+        inbox_created: (event) => {
+          expectTypeOf(event).toEqualTypeOf<ChatwootInboxEvent<'inbox_created'>>();
+          expectTypeOf(event.channel_type).toEqualTypeOf<string | null | undefined>();
+        },
+        inbox_updated: (event) => expectTypeOf(event.event).toEqualTypeOf<'inbox_updated'>(),
+        conversation_created: (event) => {
+          // Fields of newer Chatwoot versions, all optional.
+          expectTypeOf(event.account).toEqualTypeOf<ChatwootRef | null | undefined>();
+          expectTypeOf(event.messages?.[0]?.processed_message_content).toEqualTypeOf<
+            string | null | undefined
+          >();
+          expectTypeOf(event.meta?.assignee_type).toEqualTypeOf<string | null | undefined>();
+        },
       },
     });
   });
