@@ -4,7 +4,10 @@ import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
  * Options for {@link createMemoryDedupStore}.
  */
 export interface MemoryDedupStoreOptions {
-  /** Most keys remembered at once; past it the oldest are forgotten first. Default 10 000. */
+  /**
+   * Most keys remembered at once; past it the oldest completed keys are forgotten first. Default 10 000.
+   * Claims still being processed are never forgotten, so the store may hold more by the requests in flight.
+   */
   maxEntries?: number;
   /** Clock in milliseconds; default `Date.now`. */
   now?: () => number;
@@ -43,9 +46,11 @@ const expiryOf = (entry: Entry): number => (typeof entry === 'number' ? entry : 
 
 /**
  * An in-process {@link DedupStore}: a capped set that forgets the **oldest** keys first (never all at
- * once: clearing would make every recent delivery look new again). Honours lease and TTL expiry; every
- * operation is O(1) (amortised) and memory is bounded by `maxEntries`. It only sees one process: several
- * instances need a shared store (Redis, PostgreSQL).
+ * once: clearing would make every recent delivery look new again), and never a claim still being
+ * processed. Honours lease and TTL expiry, and completes a key whose lease ran out while its holder was
+ * still working, unless another claim took it over. Every operation is O(1) (amortised); memory is bounded
+ * by `maxEntries` plus the claims in flight. It only sees one process: several instances need a shared
+ * store (Redis, PostgreSQL).
  *
  * @example
  * ```ts
@@ -73,6 +78,8 @@ class MemoryStore implements MemoryDedupStore {
   /** The oldest key the cursor has read and not yet removed (an iterator cannot peek). */
   #oldest: string | undefined;
   #counter = 0;
+  /** Entries that are leases (live or expired), so eviction knows when only leases are left. */
+  #leases = 0;
 
   constructor(maxEntries: number, clock: () => number) {
     this.#maxEntries = maxEntries;
@@ -99,15 +106,47 @@ class MemoryStore implements MemoryDedupStore {
     this.#counter = (this.#counter + 1) % Number.MAX_SAFE_INTEGER;
     const token = `m${this.#counter}`;
     entries.set(key, { token, expiresAt: at + leaseMs });
-    while (entries.size > this.#maxEntries) this.#remove(this.#peekOldest()!);
+    this.#leases++;
+    this.#evict(at);
     return { status: 'claimed', token };
   }
 
+  /**
+   * Forgets the oldest entries past the cap, but never a live claim: one event must not run twice at once.
+   * Live claims are bounded by the requests in flight, so the store may exceed its cap by them. A live
+   * lease met at the old end moves to the young end (it is still being processed, so it is young).
+   */
+  #evict(at: number): void {
+    const entries = this.#entries;
+    while (entries.size > this.#maxEntries && entries.size > this.#leases) {
+      const key = this.#peekOldest()!;
+      const entry = entries.get(key)!;
+      if (typeof entry === 'object' && entry.expiresAt > at) {
+        this.#remove(key);
+        entries.set(key, entry);
+        this.#leases++; // #remove counted it out
+      } else {
+        this.#remove(key);
+      }
+    }
+  }
+
   complete(key: string, token: string, ttlMs: number): void {
-    const existing = this.#entries.get(key);
-    // A lease that expired but was not taken over still belongs to its holder: the work did finish.
-    if (typeof existing === 'object' && existing.token === token) {
-      this.#entries.set(key, this.#clock() - this.#epoch + ttlMs);
+    const at = this.#clock() - this.#epoch;
+    const entries = this.#entries;
+    const existing = entries.get(key);
+    if (typeof existing === 'object') {
+      // Another claim's live lease: that holder answers for the key. Ours, or a lease that ran out
+      // without being taken over: the work did finish.
+      if (existing.token !== token && existing.expiresAt > at) return;
+      this.#leases--;
+      entries.set(key, at + ttlMs);
+    } else if (existing === undefined) {
+      // The lease ran out and the sweep (or eviction) removed it before the work finished: record it.
+      entries.set(key, at + ttlMs);
+      this.#evict(at);
+    } else if (existing <= at) {
+      entries.set(key, at + ttlMs); // completed before, and forgotten since: completed again
     }
   }
 
@@ -118,6 +157,7 @@ class MemoryStore implements MemoryDedupStore {
 
   close(): void {
     this.#entries.clear();
+    this.#leases = 0;
     this.#restartCursor();
   }
 
@@ -145,6 +185,8 @@ class MemoryStore implements MemoryDedupStore {
   }
 
   #remove(key: string): void {
+    const entry = this.#entries.get(key);
+    if (typeof entry === 'object') this.#leases--;
     this.#entries.delete(key);
     if (key === this.#oldest) this.#oldest = undefined;
   }

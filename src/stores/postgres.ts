@@ -154,7 +154,12 @@ function statements(table: string): Statements {
 )
 SELECT (SELECT token FROM claimed) AS claimed,
        (SELECT token IS NULL FROM ${table} WHERE key = $1 AND expires_at > now()) AS completed`,
-    complete: `UPDATE ${table} SET token = NULL, expires_at = now() + $3 * interval '1 millisecond' WHERE key = $1 AND token = $2`,
+    // The holder's work finished: it completes the key unless another claim holds a live lease on it.
+    // The row may be gone (pruned after the lease ran out) or hold an expired lease: both are completed.
+    complete: `INSERT INTO ${table} AS d (key, token, expires_at)
+  VALUES ($1, NULL, now() + $3 * interval '1 millisecond')
+  ON CONFLICT (key) DO UPDATE SET token = NULL, expires_at = EXCLUDED.expires_at
+  WHERE d.token = $2 OR d.expires_at <= now()`,
     release: `DELETE FROM ${table} WHERE key = $1 AND token = $2`,
     prune: `DELETE FROM ${table} WHERE key IN (SELECT key FROM ${table} WHERE expires_at <= now() LIMIT $1)`,
   };

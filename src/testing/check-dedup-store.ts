@@ -17,8 +17,9 @@ const LONG = 60_000;
 /**
  * Runs the {@link DedupStore} contract against your store and returns what failed (empty: it conforms).
  * Scenarios: claim / duplicate / in-flight, complete and release with a wrong token, release then
- * re-claim, lease expiry (and a late complete from the expired holder), TTL expiry, and concurrent claims
- * of one key (exactly one winner). Keys are random, so it can run against a shared server.
+ * re-claim, lease expiry (a late complete from the expired holder neither steals a key taken over nor is
+ * lost when nobody took it over, even after the store swept or pruned the lease; a `prune()` the store has
+ * is called), TTL expiry, and concurrent claims of one key (exactly one winner). Keys are random, so it can run against a shared server.
  *
  * @example
  * ```ts
@@ -131,6 +132,26 @@ const SCENARIOS: readonly Scenario[] = [
       c.expect('claim after the expired holder completed', await c.store.claim(k, LONG), 'in-flight');
       await c.store.release(k, old);
       c.expect('claim after the expired holder released', await c.store.claim(k, LONG), 'in-flight');
+    },
+  },
+  {
+    name: 'a holder whose lease ran out still completes the key when nobody took it over',
+    async run(c) {
+      const k = c.key();
+      const token = await c.claimed('claim with a short lease', k, c.shortMs);
+      await sleep(c.shortMs * 1.5 + 50);
+      // Give the store its chance to forget the expired lease: other traffic (the memory store sweeps
+      // on claims) and, where the store has one, its prune().
+      for (let i = 0; i < 4; i++) {
+        const other = c.key();
+        const otherToken = await c.claimed('claim of another key', other);
+        if (otherToken !== undefined) await c.store.complete(other, otherToken, LONG);
+      }
+      const prune = (c.store as { prune?: unknown }).prune;
+      if (typeof prune === 'function') await (prune as () => unknown).call(c.store);
+      if (token === undefined) return;
+      await c.store.complete(k, token, LONG);
+      c.expect('claim after the late completion', await c.store.claim(k, LONG), 'duplicate');
     },
   },
   {

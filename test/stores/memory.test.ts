@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createMemoryDedupStore, type ClaimResult } from '../../src/index.js';
 
@@ -75,11 +77,59 @@ describe('createMemoryDedupStore', () => {
     expect(store.claim('k', 60_000).status).toBe('claimed');
   });
 
-  it('complete and release of an unknown key do nothing', () => {
+  it('release of an unknown key does nothing', () => {
     const store = createMemoryDedupStore();
-    store.complete('nope', 'm1', 1000);
     store.release('nope', 'm1');
     expect(store.size).toBe(0);
+  });
+
+  it('never evicts a live claim: a flood of new keys cannot let a retry of a slow event claim it again', () => {
+    for (const maxEntries of [3, 10_000]) {
+      const store = createMemoryDedupStore({ maxEntries });
+      const slow = tokenOf(store.claim('slow-event', 60_000));
+      for (let i = 0; i < maxEntries * 3; i++) {
+        store.complete(`flood-${i}`, tokenOf(store.claim(`flood-${i}`, 60_000)), 60_000);
+      }
+      expect(store.claim('slow-event', 60_000), `cap ${maxEntries}`).toEqual({ status: 'in-flight' });
+      // It exceeds the cap by the live claims only, and still forgets completed keys oldest first.
+      expect(store.size).toBe(maxEntries);
+      expect(store.claim(`flood-${maxEntries * 3 - 1}`, 1).status).toBe('duplicate');
+      expect(store.claim('flood-0', 1).status).toBe('claimed');
+      store.complete('slow-event', slow, 60_000);
+      expect(store.claim('slow-event', 1).status).toBe('duplicate');
+    }
+  });
+
+  it('may exceed its cap by the claims in flight, and shrinks back once they end', () => {
+    const store = createMemoryDedupStore({ maxEntries: 3 });
+    const tokens = ['a', 'b', 'c', 'd', 'e'].map((key) => tokenOf(store.claim(key, 60_000)));
+    expect(store.size).toBe(5);
+    ['a', 'b', 'c', 'd', 'e'].forEach((key, i) => store.complete(key, tokens[i]!, 60_000));
+    store.complete('f', tokenOf(store.claim('f', 60_000)), 60_000);
+    expect(store.size).toBe(3);
+  });
+
+  it('completes a key whose lease ran out and was swept before the work finished', () => {
+    const c = clock();
+    const store = createMemoryDedupStore({ now: c.now });
+    const token = tokenOf(store.claim('slow', 1000));
+    c.advance(1001);
+    store.claim('other-1', 60_000); // each claim sweeps expired entries from the old end
+    store.claim('other-2', 60_000);
+    expect(store.size).toBe(2); // the expired lease is gone
+    store.complete('slow', token, 60_000);
+    expect(store.claim('slow', 1000)).toEqual({ status: 'duplicate' });
+  });
+
+  it('completes a key whose expired lease was evicted at the cap before the work finished', () => {
+    const c = clock();
+    const store = createMemoryDedupStore({ maxEntries: 3, now: c.now });
+    const token = tokenOf(store.claim('slow', 1000));
+    c.advance(1001);
+    for (const key of ['x', 'y', 'z', 'w']) store.complete(key, tokenOf(store.claim(key, 60_000)), 60_000);
+    store.complete('slow', token, 60_000);
+    expect(store.claim('slow', 1000)).toEqual({ status: 'duplicate' });
+    expect(store.size).toBe(3);
   });
 
   it('after 1,000,000 distinct keys with maxEntries 1000, keeps exactly the last 1000 as duplicates', () => {
@@ -158,5 +208,51 @@ describe('createMemoryDedupStore', () => {
     store.claim('k', 1000);
     store.close?.();
     expect(store.size).toBe(0);
+  });
+});
+
+describe('memory store heap', () => {
+  // A real collection before each reading, so the figures are the store's, not garbage's.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const heapAfter = (work: () => void): number => {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    work();
+    gc();
+    return process.memoryUsage().heapUsed - before;
+  };
+
+  it('stays flat through 200,000 claim + release cycles (failures) on one key', () => {
+    const store = createMemoryDedupStore();
+    const grown = heapAfter(() => {
+      for (let i = 0; i < 200_000; i++) store.release('flaky', tokenOf(store.claim('flaky', 60_000)));
+    });
+    console.log(`heap growth after 200,000 claim + release cycles: ${(grown / 1024).toFixed(0)} KiB`);
+    expect(store.size).toBe(0);
+    expect(grown).toBeLessThan(1024 * 1024);
+  });
+
+  it('stays flat through 200,000 failures on distinct keys', () => {
+    const store = createMemoryDedupStore();
+    const grown = heapAfter(() => {
+      for (let i = 0; i < 200_000; i++) store.release(`k${i}`, tokenOf(store.claim(`k${i}`, 60_000)));
+    });
+    console.log(`heap growth after 200,000 failures on distinct keys: ${(grown / 1024).toFixed(0)} KiB`);
+    expect(grown).toBeLessThan(1024 * 1024);
+  });
+
+  it('holds about the cap after 1,000,000 unique keys through the default store', () => {
+    const store = createMemoryDedupStore();
+    const grown = heapAfter(() => {
+      for (let i = 0; i < 1_000_000; i++) {
+        const key = `stripe:evt_${i.toString(36).padStart(24, '0')}`;
+        store.complete(key, tokenOf(store.claim(key, 60_000)), 86_400_000);
+      }
+    });
+    console.log(`heap after 1,000,000 unique keys (cap 10,000): ${(grown / 1024 / 1024).toFixed(1)} MiB`);
+    expect(store.size).toBe(10_000);
+    // 10,000 keys of ~40 characters and their slots: a few MiB, not a growth with the traffic.
+    expect(grown).toBeLessThan(8 * 1024 * 1024);
   });
 });
