@@ -155,7 +155,11 @@ function process<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Answerin
   }
   const handler = routeStage(p, d);
   if (handler === undefined) return answerStage(p, d, 'ignored');
-  keyStage(p, d);
+  try {
+    keyStage(p, d);
+  } catch (err) {
+    return refuse(p, d, err, 'HANDLER_FAILED', 'The dedup key could not be computed.');
+  }
   let claim: ClaimResult | PromiseLike<ClaimResult> | undefined;
   try {
     claim = claimStage(p, d);
@@ -265,10 +269,9 @@ function refuse<E>(
   const error = asWebhookError(err, fallback, message);
   const answer = p.answers[error.code];
   const failed = answer.result === 'failed';
-  (failed ? d.log.error : d.log.warn)(
-    { outcome: answer.result, code: error.code, status: answer.status },
-    error.message,
-  );
+  const fields: Record<string, unknown> = { outcome: answer.result, code: error.code, status: answer.status };
+  if (failed && error.cause !== undefined) fields.err = describeError(error.cause);
+  (failed ? d.log.error : d.log.warn)(fields, error.message);
   return answerStage(p, d, error.code);
 }
 

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { stripeDedupKey } from '../dedup/stripe-dedup-key.js';
-import { safeTruncate } from '../text/safe-truncate.js';
+import { oneLine } from '../text/one-line.js';
 import type { StripeThinEvent, StripeWebhookEvent } from '../types/stripe.js';
 import { hasUsableSecret } from '../util/secrets.js';
 import { resolveVerifyOptions } from '../verify/verify-options.js';
@@ -55,6 +55,6 @@ export function createStripeHandler(options: StripeWebhookOptions): WebhookHandl
     defaultKey: (event) => stripeDedupKey(event),
     handlerFor: (event) => (Object.hasOwn(on, event.type) ? on[event.type] : undefined) ?? options.onEvent,
     ignore: () => false,
-    describe: (event) => `${safeTruncate(event.type, 80)} ${safeTruncate(event.id, 80)}`,
+    describe: (event) => `${oneLine(event.type, 80)} ${oneLine(event.id, 80)}`,
   });
 }

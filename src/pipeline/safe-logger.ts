@@ -1,3 +1,4 @@
+import { oneLine } from '../text/one-line.js';
 import type { Logger } from './types.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -6,13 +7,11 @@ const SILENT_LOGGER: Required<Logger> = { debug() {}, info() {}, warn() {}, erro
 
 /** Longest value printed on a console line; longer ones are cut (a signed field can be huge). */
 const MAX_VALUE_LENGTH = 200;
-// C0 and C1 controls, DEL, and the Unicode line and paragraph separators: a value must not start a new
-// line (a forged log line) or move the cursor.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+/** Our messages explain the fix and can be long; they are still bounded. */
+const MAX_MESSAGE_LENGTH = 1000;
 
 /** One value as log-safe text: errors by name and message, everything bounded and on one line. */
-function printable(value: unknown): string {
+function printable(value: unknown, max = MAX_VALUE_LENGTH): string {
   let text: string;
   if (value instanceof Error) text = `${value.name}: ${value.message}`;
   else if (typeof value === 'string') text = value;
@@ -23,8 +22,7 @@ function printable(value: unknown): string {
       text = '[object]';
     }
   } else text = String(value);
-  text = text.replace(CONTROL, ' ');
-  return text.length > MAX_VALUE_LENGTH ? `${text.slice(0, MAX_VALUE_LENGTH)}…` : text;
+  return oneLine(text, max);
 }
 
 /**
@@ -34,7 +32,7 @@ function printable(value: unknown): string {
  */
 function consoleLine(level: 'warn' | 'error') {
   return (obj: Record<string, unknown>, msg?: string) => {
-    let line = `hookguard ${level}: ${printable(msg ?? '')}`;
+    let line = `hookguard ${level}: ${printable(msg ?? '', MAX_MESSAGE_LENGTH)}`;
     for (const [name, value] of Object.entries(obj)) {
       if (value !== undefined) line += ` ${name}=${printable(value)}`;
     }

@@ -1,6 +1,7 @@
 import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
 import { bodyTooLarge, bodyUnavailable } from '../errors/body-errors.js';
 import { WebhookError } from '../errors/webhook-error.js';
+import { oneLine } from '../text/one-line.js';
 import { toBytes } from '../util/bytes.js';
 import { describeError, isThenable, safeCall } from '../util/values.js';
 import type { Answer, Verdict } from './answers.js';
@@ -55,6 +56,9 @@ export interface Delivery<E> {
   log: Required<Logger>;
 }
 
+/** Longest event name on a log line or an outcome (real ones are under 60 characters). */
+const EVENT_NAME_LENGTH = 100;
+
 /** A handler's run ended without an error. */
 export const NO_ERROR = Symbol('no error');
 
@@ -83,7 +87,9 @@ export function verifyStage<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array
   const { event, deliveryId } = p.spec.read(bytes, d.req.headers);
   d.event = event;
   d.deliveryId = deliveryId;
-  d.name = p.spec.eventName(event);
+  const name = p.spec.eventName(event);
+  // The name labels log lines and outcomes: bounded and on one line, whatever was signed.
+  d.name = name === undefined ? undefined : oneLine(name, EVENT_NAME_LENGTH);
 }
 
 /** Route: the event's handler, or undefined when it has none or `ignore` says to skip it. */
@@ -100,7 +106,10 @@ export function routeStage<E>(p: Pipeline<E>, d: Delivery<E>): EventHandler<E> |
   return handler;
 }
 
-/** Key: the dedup key (the user's `dedupKey`, else the provider's), and the handler's `ctx`. */
+/**
+ * Key: the dedup key (the user's `dedupKey`, else the provider's), and the handler's `ctx`. Throws a
+ * HANDLER_FAILED WebhookError when the key function throws.
+ */
 export function keyStage<E>(p: Pipeline<E>, d: Delivery<E>): void {
   const { options, spec } = p;
   const event = d.event as E;
@@ -113,10 +122,18 @@ export function keyStage<E>(p: Pipeline<E>, d: Delivery<E>): void {
     log: p.log,
   };
   const { dedupKey } = options;
-  const own =
-    dedupKey === undefined
-      ? safeCall(() => spec.defaultKey(event, headers), undefined)
-      : safeCall(() => dedupKey(event, ctx), undefined);
+  let own: string | undefined;
+  try {
+    own = dedupKey === undefined ? spec.defaultKey(event, headers) : dedupKey(event, ctx);
+  } catch (err) {
+    // Running the handler without its key would process the event unguarded (twice on a retry): refuse it,
+    // so the provider's retry can process it once the key can be computed.
+    throw new WebhookError(
+      'HANDLER_FAILED',
+      'The dedup key could not be computed (dedupKey threw): the event was not processed.',
+      { cause: err },
+    );
+  }
   const key = own === undefined || p.keyPrefix === undefined ? own : p.keyPrefix + own;
   d.key = ctx.key = key;
   d.log = ctx.log = safeLogger(options.logger, {

@@ -1,10 +1,7 @@
 import { field, idOf } from '../util/values.js';
-import { safeTruncate } from './safe-truncate.js';
+import { oneLine } from './one-line.js';
 
 const PREVIEW_LENGTH = 30;
-// Control characters (newlines included) would let a message forge extra log lines.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
 /**
  * A one-line, log-safe summary of a Chatwoot payload, e.g.
@@ -30,9 +27,8 @@ export function describeChatwootEvent(payload: unknown): string {
     pushId(parts, 'conv', field(field(payload, 'conversation'), 'id'));
     const own = field(payload, 'content');
     const content = own === undefined ? field(field(payload, 'message'), 'content') : own;
-    // Only the head of a long message can reach the preview; slicing first keeps huge contents cheap.
     if (typeof content === 'string')
-      parts.push(`"${clean(content.slice(0, 8 * PREVIEW_LENGTH), PREVIEW_LENGTH)}"`);
+      parts.push(`"${clean(content, PREVIEW_LENGTH)}"`);
     else if (content === null) parts.push('(no text)');
   } else if (event.startsWith('conversation_')) {
     const conversation = field(payload, 'id') === undefined ? field(payload, 'conversation') : payload;
@@ -50,7 +46,5 @@ function pushId(parts: string[], label: string, value: unknown): void {
   if (id !== undefined) parts.push(`${label} ${clean(String(id), 40)}`);
 }
 
-function clean(text: string, max?: number): string {
-  const oneLine = text.replace(CONTROL, ' ').trim();
-  return max === undefined ? oneLine : safeTruncate(oneLine, max, { ellipsis: '…' });
-}
+/** Control characters (newlines included) would let a message forge extra log lines. */
+const clean = oneLine;

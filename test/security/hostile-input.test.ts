@@ -102,6 +102,18 @@ const printable = fc.string({
   unit: fc.constantFrom(...'abcdefABCDEF0123456789=,.-+ tv1sha256xyz'),
   maxLength: 90,
 });
+const hostileText = fc.oneof(
+  fc.constantFrom(
+    'a\r\n{"level":30,"msg":"forged"}',
+    '\ud800',
+    'evt_\udfff',
+    'x\u2028y',
+    '\u001b[31mred',
+    '\u0000',
+  ),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.string({ unit: fc.constantFrom('\ud800', '\udc00', '\n', '\r', 'a', ':', '%'), maxLength: 20 }),
+);
 const headerValue = fc.oneof(
   printable,
   fc.constantFrom(
@@ -130,6 +142,20 @@ const body = fc.oneof(
     )
     .map((s) => Buffer.from(s)),
   fc.constant(Buffer.alloc(40 * 1024, 0x20)),
+  // Events whose signed fields would forge log lines or break key encoding: CR/LF, line separators,
+  // terminal escapes, lone surrogates (JSON carries them as escapes).
+  fc
+    .record({
+      event: fc.oneof(
+        fc.constantFrom('message_created', 'message_updated', 'conversation_updated'),
+        hostileText,
+      ),
+      id: fc.oneof(hostileText, fc.integer()),
+      type: hostileText,
+      content: hostileText,
+      account: fc.record({ id: fc.oneof(hostileText, fc.nat()) }),
+    })
+    .map((v) => Buffer.from(JSON.stringify(v))),
 );
 const caseArb = fc.record({
   server: fc.nat(),
