@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookHandler } from '../pipeline/types.js';
-import { keptBody, readNodeBody, writeNodeResponse } from '../body/node-body.js';
+import { closeAfterAnswer, keptBody, readNodeBody, writeNodeResponse } from '../body/node-body.js';
 import { withStats, type WithStats } from './with-stats.js';
 
 /**
@@ -25,7 +25,10 @@ function middleware(handle: WebhookHandler): ExpressWebhookHandler {
       method: req.method ?? '',
       headers: req.headers,
       body: body ?? ((maxBytes, timeoutMs) => readNodeBody(req, maxBytes, timeoutMs, FIX)),
-    }).then((answer) => writeNodeResponse(res, answer), next);
+    }).then((answer) => {
+      closeAfterAnswer(answer, res, req.socket);
+      writeNodeResponse(res, answer);
+    }, next);
   };
 }
 

@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookHandler } from '../pipeline/types.js';
-import { bodyTooLarge, bodyUnavailable, readTimedOut } from '../errors/body-errors.js';
+import { bodyTooLarge, bodyUnavailable, clientBodyFault, readTimedOut } from '../errors/body-errors.js';
+import { closeAfterAnswer } from '../body/node-body.js';
 import { resolveBodyLimits, type BodyLimits } from '../pipeline/defaults.js';
 import { withStats, type WithStats } from './with-stats.js';
 
@@ -26,7 +27,7 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
     );
     // A sender that trickles its body (slowloris) is cut off: Fastify's reader has no time limit of its own.
     // A callback hook, not an async one: it runs for every request, and an async hook costs a promise each.
-    app.addHook('onRequest', (request, _reply, done) => {
+    app.addHook('onRequest', (request, reply, done) => {
       const raw = request.raw;
       if (raw.complete) return done();
       const timer = setTimeout(() => {
@@ -41,21 +42,29 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
       }, readTimeoutMs);
       const stop = () => clearTimeout(timer);
       raw.once('end', stop).once('close', stop);
+      // Answered without reading the body (a GET gets its 405 at once): that answer was the outcome.
+      reply.raw.once('finish', stop);
       done();
     });
     // Fastify refuses a body before our route runs (too large, aborted): answer through the pipeline so
     // the refusal has our codes, JSON, log line and outcome.
     app.setErrorHandler(async (error, request, reply) => {
       if (timedOut.has(request.raw)) return reply; // already answered by the read timeout
+      const status = (error as { statusCode?: number }).statusCode;
+      // Fastify's own refusals of the body: too large, aborted mid-body, a Content-Type it cannot parse.
+      // Those are the client's faults; anything else is ours.
       const failure =
-        (error as { statusCode?: number }).statusCode === 413
+        status === 413
           ? bodyTooLarge(limit)
-          : bodyUnavailable('The request body could not be read.', error);
+          : status !== undefined && status >= 400 && status < 500
+            ? clientBodyFault(`Fastify refused the request body (${fastifyCode(error)}, status ${status}).`)
+            : bodyUnavailable('The request body could not be read.', error);
       const answer = await handle({
         method: request.method,
         headers: request.headers,
         body: () => Promise.reject(failure),
       });
+      closeAfterAnswer(answer, reply.raw, request.raw.socket);
       return reply.code(answer.status).headers(answer.headers).send(answer.body);
     });
     app.all(path, async (request, reply) => {
@@ -106,4 +115,10 @@ export function stripeWebhook(
 ): WithStats<FastifyPluginAsync> {
   const handle = createStripeHandler(options);
   return withStats(plugin(handle, options.path, resolveBodyLimits(options, 'stripe')), handle);
+}
+
+/** Fastify's error code (`FST_ERR_…`), never its message: messages can quote the request's headers. */
+function fastifyCode(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[A-Z0-9_]{1,60}$/.test(code) ? code : 'no code';
 }

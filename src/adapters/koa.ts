@@ -1,8 +1,8 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookHandler } from '../pipeline/types.js';
-import { keptBody, readNodeBody, UNPARSED_BODY } from '../body/node-body.js';
+import { closeAfterAnswer, keptBody, readNodeBody, UNPARSED_BODY } from '../body/node-body.js';
 import { withStats, type WithStats } from './with-stats.js';
 
 /**
@@ -13,6 +13,7 @@ export interface KoaContextLike {
   path: string;
   headers: IncomingHttpHeaders;
   req: IncomingMessage;
+  res: ServerResponse;
   request: { rawBody?: unknown; body?: unknown };
   status: number;
   body: unknown;
@@ -52,6 +53,7 @@ function middleware(handle: WebhookHandler, path: string | undefined): KoaWebhoo
       headers: ctx.headers,
       body: body ?? ((maxBytes, timeoutMs) => readNodeBody(ctx.req, maxBytes, timeoutMs, FIX)),
     });
+    closeAfterAnswer(answer, ctx.res, ctx.req.socket);
     ctx.status = answer.status;
     ctx.set(answer.headers); // before the body, so Koa keeps our content-type
     ctx.body = answer.body;

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { bodyTooLarge, bodyUnavailable, readTimedOut } from '../errors/body-errors.js';
+import { bodyTooLarge, bodyUnavailable, clientBodyFault, readTimedOut } from '../errors/body-errors.js';
 import type { WebhookError } from '../errors/webhook-error.js';
 import type { RawBody } from '../types/common.js';
 import { readSingleHeader } from '../util/headers.js';
@@ -71,9 +71,10 @@ export function readNodeBody(
       cleanup();
       resolve(Buffer.concat(chunks, size));
     };
-    const onError = () => fail(bodyUnavailable('The request stream failed before the body was read.'));
+    const onError = (err: unknown) =>
+      fail(clientBodyFault('The request stream failed before the body was complete.', err));
     const onClose = () => {
-      if (!req.readableEnded) fail(bodyUnavailable('The client went away before the body was complete.'));
+      if (!req.readableEnded) fail(clientBodyFault('The client went away before the body was complete.'));
     };
     req.on('data', onData);
     req.on('end', onEnd);
@@ -97,4 +98,18 @@ export function writeNodeResponse(
   for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
   res.setHeader('content-length', String(Buffer.byteLength(answer.body)));
   res.end(answer.body);
+}
+
+/**
+ * After an answer that says `Connection: close` (a body refused as too large or too slow), ends the
+ * socket once the answer is flushed: the rest of the body is not read, and a slow sender cannot keep the
+ * socket until Node's own request timeout.
+ */
+export function closeAfterAnswer(
+  answer: { headers: Record<string, string> },
+  res: { once(event: 'finish', listener: () => void): unknown },
+  socket: { destroy(): void } | null | undefined,
+): void {
+  if (answer.headers.connection !== 'close' || socket == null) return;
+  res.once('finish', () => socket.destroy());
 }

@@ -1,4 +1,5 @@
-import { bodyTooLarge, bodyUnavailable, readTimedOut } from '../errors/body-errors.js';
+import { bodyTooLarge, bodyUnavailable, clientBodyFault, readTimedOut } from '../errors/body-errors.js';
+import { isWebhookError } from '../errors/webhook-error.js';
 
 /**
  * Reads a Fetch `Request` body, refusing it as soon as it passes `maxBytes` (and before reading when
@@ -35,7 +36,10 @@ export async function readWebBody(
     }
   } catch (err) {
     await reader.cancel().catch(() => undefined);
-    throw err;
+    // Our own refusals pass through; a stream that failed means the client went away mid-body.
+    throw isWebhookError(err)
+      ? err
+      : clientBodyFault('The client went away before the body was complete.', err);
   } finally {
     clearTimeout(timer);
   }

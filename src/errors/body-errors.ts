@@ -25,3 +25,21 @@ export function bodyUnavailable(message: string, cause?: unknown): WebhookError 
 export function asWebhookError(err: unknown, code: WebhookErrorCode, message: string): WebhookError {
   return isWebhookError(err) ? err : new WebhookError(code, message, { cause: err });
 }
+
+// Symbol.for, like WebhookError's brand: an ESM and a CJS copy of this module must agree.
+const CLIENT_FAULT = Symbol.for('hookguard.clientBodyFault');
+
+/**
+ * RAW_BODY_UNAVAILABLE caused by the client (it went away mid-body, or its framework refused the body's
+ * framing): answered 400 and logged as a warning, not as our failure.
+ */
+export function clientBodyFault(message: string, cause?: unknown): WebhookError {
+  const error = bodyUnavailable(message, cause);
+  Object.defineProperty(error, CLIENT_FAULT, { value: true, enumerable: false });
+  return error;
+}
+
+/** Whether `err` came from {@link clientBodyFault}. */
+export function isClientBodyFault(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[CLIENT_FAULT] === true;
+}

@@ -6,9 +6,16 @@ import type { Provider, WebhookOutcome, WebhookResponse, WebhookResponseCode } f
  * How a request ended, before it becomes an HTTP answer: one of the successful ends, or the code of the
  * refusal or failure.
  */
-export type Verdict = 'processed' | 'accepted' | 'ignored' | 'duplicate' | WebhookResponseCode;
+export type Verdict =
+  | 'processed'
+  | 'accepted'
+  | 'ignored'
+  | 'duplicate'
+  /** The client's body could not be read (it went away mid-body, or its framing was refused): its fault. */
+  | 'unreadable'
+  | WebhookResponseCode;
 
-const SUCCESSES: ReadonlySet<Verdict> = new Set(['processed', 'accepted', 'ignored', 'duplicate']);
+const SUCCESSES: ReadonlySet<Verdict> = new Set(['processed', 'accepted', 'ignored', 'duplicate', 'unreadable']);
 
 /** One row of the status table. */
 interface AnswerRule {
@@ -19,6 +26,10 @@ interface AnswerRule {
   /** `Retry-After` in seconds: a number, or `'lease'` for the handler's lease rounded up. */
   readonly retryAfter?: number | 'lease';
   readonly allow?: string;
+  /** Answer with `Connection: close`: the adapter ends the socket once the answer is flushed. */
+  readonly close?: true;
+  /** The code reported to `onOutcome` and named in the body, when it is not the verdict itself. */
+  readonly code?: WebhookResponseCode;
 }
 
 /** A row of the table, resolved for one handler: the answer to send, built once and shared. */
@@ -47,6 +58,13 @@ const COMMON_RULES: Readonly<Record<Verdict, AnswerRule>> = {
   accepted: { result: 'processed', status: 202, body: { ok: true, accepted: true } },
   ignored: { result: 'ignored', status: 200, body: { ok: true, ignored: true } },
   duplicate: { result: 'duplicate', status: 200, body: { ok: true, duplicate: true } },
+  // Nobody may be left to read it, but the outcome is the sender's fault: a rejection, not a failure.
+  unreadable: {
+    result: 'rejected',
+    status: 400,
+    body: { error: { code: 'RAW_BODY_UNAVAILABLE' } },
+    code: 'RAW_BODY_UNAVAILABLE',
+  },
   METHOD_NOT_ALLOWED: { ...errorRule('METHOD_NOT_ALLOWED', 405), allow: 'POST' },
   IN_FLIGHT: { ...errorRule('IN_FLIGHT', 409), retryAfter: 'lease' },
   ...(Object.fromEntries(
@@ -59,6 +77,9 @@ const COMMON_RULES: Readonly<Record<Verdict, AnswerRule>> = {
     ...errorRule('STORE_UNAVAILABLE', 503),
     retryAfter: DEFAULTS.storeRetryAfterSeconds,
   },
+  // The rest of the body may still be on its way (or trickling in): do not keep the socket for it.
+  BODY_TOO_LARGE: { ...errorRule('BODY_TOO_LARGE', 413), close: true },
+  READ_TIMEOUT: { ...errorRule('READ_TIMEOUT', 408), close: true },
 };
 
 /**
@@ -93,12 +114,13 @@ export function buildAnswers(provider: Provider, leaseMs: number): Readonly<Reco
     const rule = rules[verdict];
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (rule.allow !== undefined) headers.allow = rule.allow;
+    if (rule.close === true) headers.connection = 'close';
     if (rule.retryAfter !== undefined) {
       const seconds = rule.retryAfter === 'lease' ? Math.max(1, Math.ceil(leaseMs / 1000)) : rule.retryAfter;
       headers['retry-after'] = String(seconds);
     }
     // Every verdict but the four successful ends is a code, reported even where the answer is a 2xx.
-    const code = SUCCESSES.has(verdict) ? undefined : (verdict as WebhookResponseCode);
+    const code = rule.code ?? (SUCCESSES.has(verdict) ? undefined : (verdict as WebhookResponseCode));
     answers[verdict] = Object.freeze({
       verdict,
       result: rule.result,

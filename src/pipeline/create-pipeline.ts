@@ -1,9 +1,9 @@
 import type { ClaimResult } from '../dedup/dedup-store.js';
-import { asWebhookError } from '../errors/body-errors.js';
+import { asWebhookError, isClientBodyFault } from '../errors/body-errors.js';
 import type { WebhookErrorCode } from '../errors/webhook-error.js';
 import { createMemoryDedupStore } from '../stores/memory.js';
 import { describeError, isThenable, positive, safeCall } from '../util/values.js';
-import { buildAnswers } from './answers.js';
+import { buildAnswers, type Verdict } from './answers.js';
 import { DEFAULTS, resolveBodyLimits } from './defaults.js';
 import type { EventHandler, ProviderSpec } from './provider-spec.js';
 import { safeLogger } from './safe-logger.js';
@@ -267,12 +267,13 @@ function refuse<E>(
   message: string,
 ): WebhookResponse {
   const error = asWebhookError(err, fallback, message);
-  const answer = p.answers[error.code];
+  const verdict: Verdict = isClientBodyFault(error) ? 'unreadable' : error.code;
+  const answer = p.answers[verdict];
   const failed = answer.result === 'failed';
   const fields: Record<string, unknown> = { outcome: answer.result, code: error.code, status: answer.status };
   if (failed && error.cause !== undefined) fields.err = describeError(error.cause);
   (failed ? d.log.error : d.log.warn)(fields, error.message);
-  return answerStage(p, d, error.code);
+  return answerStage(p, d, verdict);
 }
 
 function storeFailed<E>(p: Pipeline<E>, d: Delivery<E>, err: unknown): WebhookResponse {

@@ -66,10 +66,10 @@ describe('the packed package', () => {
 
   it.each([
     ['index', 26],
-    ['express', 26],
-    ['fastify', 26],
-    ['koa', 26],
-    ['fetch', 26],
+    ['express', 28],
+    ['fastify', 28],
+    ['koa', 28],
+    ['fetch', 28],
     ['testing', 10],
     ['redis', 6],
     ['postgres', 6],
