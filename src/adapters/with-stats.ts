@@ -1,11 +1,11 @@
-import type { WebhookHandler, WebhookStats } from '../pipeline/types.js';
+import type { WebhookHandler } from '../pipeline/types.js';
 
 /**
- * An adapter's handler, with the counts of the pipeline behind it.
+ * An adapter's handler, with the counts and the graceful `close()` of the pipeline behind it.
  */
-export type WithStats<T> = T & { stats(): WebhookStats };
+export type WithStats<T> = T & Pick<WebhookHandler, 'stats' | 'close'>;
 
-/** Gives an adapter's handler the `stats()` of the pipeline it wraps. */
+/** Gives an adapter's handler the `stats()` and `close()` of the pipeline it wraps. */
 export function withStats<T extends object>(adapter: T, handle: WebhookHandler): WithStats<T> {
-  return Object.assign(adapter, { stats: handle.stats });
+  return Object.assign(adapter, { stats: handle.stats, close: handle.close });
 }

@@ -20,6 +20,9 @@ export interface DedupStore {
   complete(key: string, token: string, ttlMs: number): void | Promise<void>;
   /** Give `key` up so a retry can claim it, only if `token` still owns it. */
   release(key: string, token: string): void | Promise<void>;
-  /** Free resources (connections, timers). */
+  /**
+   * Stop: refuse new calls, wait for those in flight, free what the store itself owns (timers, memory).
+   * Never closes a client or pool that was passed in. A handler calls it on its own default store only.
+   */
   close?(): void | Promise<void>;
 }

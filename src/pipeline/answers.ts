@@ -15,7 +15,13 @@ export type Verdict =
   | 'unreadable'
   | WebhookResponseCode;
 
-const SUCCESSES: ReadonlySet<Verdict> = new Set(['processed', 'accepted', 'ignored', 'duplicate', 'unreadable']);
+const SUCCESSES: ReadonlySet<Verdict> = new Set([
+  'processed',
+  'accepted',
+  'ignored',
+  'duplicate',
+  'unreadable',
+]);
 
 /** One row of the status table. */
 interface AnswerRule {

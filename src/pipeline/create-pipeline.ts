@@ -51,7 +51,31 @@ export function createPipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec
       storeSize: typeof size === 'number' ? size : undefined,
     };
   };
-  return Object.assign(handle, { stats });
+  const close = async (closeOptions: { timeoutMs?: number } = {}): Promise<void> => {
+    const timeoutMs = positive(closeOptions.timeoutMs, DEFAULTS.closeTimeoutMs);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<'late'>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, 'late');
+    });
+    const ended = await Promise.race([Promise.allSettled([...p.running]), deadline]);
+    clearTimeout(timer);
+    if (ended === 'late') {
+      p.log.warn(
+        { running: p.running.size, timeoutMs },
+        'close(): handlers still running at the deadline; their claims expire with their lease',
+      );
+    }
+    if (options.store === undefined) await p.store?.close?.();
+  };
+  return Object.assign(handle, { stats, close });
+}
+
+/** Counts `work` as running until it settles, for `close()`. */
+function running<T>(p: { readonly running: Set<Promise<unknown>> }, work: Promise<T>): Promise<T> {
+  p.running.add(work);
+  const done = () => void p.running.delete(work);
+  work.then(done, done);
+  return work;
 }
 
 function newDelivery<E>(p: Pipeline<E>, req: WebhookRequest): Delivery<E> {
@@ -100,6 +124,7 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
     answers: buildAnswers(spec.provider, leaseMs),
     log,
     counts: { processed: 0, duplicate: 0, 'in-flight': 0, ignored: 0, rejected: 0, failed: 0 },
+    running: new Set(),
   };
 }
 
@@ -192,7 +217,11 @@ function afterClaim<E>(
   const ran = runStage(d, handler);
   if (!isThenable(ran)) return finish(p, d, ran, false);
   const work = ran as Promise<unknown>; // runStage's only thenable is its own Promise
-  if (p.ackAfterMs === undefined) return work.then((error) => finish(p, d, error, false));
+  if (p.ackAfterMs === undefined)
+    return running(
+      p,
+      work.then((error) => finish(p, d, error, false)),
+    );
   return answerEarly(p, d, work, p.ackAfterMs);
 }
 
@@ -213,7 +242,10 @@ function answerEarly<E>(
     clearTimeout(timer);
     if (first !== ACK) return finish(p, d, first, false);
     d.log.info({ ackAfterMs }, 'handler still running: answered 202, processing continues');
-    void work.then((error) => finish(p, d, error, true));
+    void running(
+      p,
+      work.then((error) => finish(p, d, error, true)),
+    );
     return p.answers.accepted.response;
   });
 }

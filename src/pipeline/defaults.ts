@@ -20,6 +20,8 @@ export const DEFAULTS = Object.freeze({
   readTimeoutMs: 10_000,
   /** What `Retry-After` asks for when the dedup store failed. */
   storeRetryAfterSeconds: 10,
+  /** How long a handler's `close()` waits for handlers still running. */
+  closeTimeoutMs: 10_000,
 });
 
 /** The limits a body reader needs, resolved from the options with the defaults. */

@@ -40,6 +40,8 @@ export interface Pipeline<E> {
   /** The handler's logger, with the provider on every line. */
   readonly log: Required<Logger>;
   readonly counts: WebhookStats['counts'];
+  /** Handler runs still going (with their settling), for `close()`. Synchronous handlers never enter. */
+  readonly running: Set<Promise<unknown>>;
 }
 
 /** One request on its way through the stages; each stage fills in what it learnt. */

@@ -95,6 +95,13 @@ export interface WebhookStats {
 export interface WebhookHandler {
   (req: WebhookRequest): Promise<WebhookResponse>;
   stats(): WebhookStats;
+  /**
+   * For a graceful shutdown, after your server stopped taking requests: waits (at most `timeoutMs`,
+   * default 10 s) for the handlers still running, including those answered early by `ackAfterMs`, and
+   * for their claims to be settled; then closes the store if the handler made it (the default memory
+   * store). A store you passed in stays open: you own it.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /**

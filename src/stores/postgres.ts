@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
-import { withTimeout } from './with-timeout.js';
+import { StoreCalls, withTimeout } from './with-timeout.js';
 
 /**
  * The part of a `pg` Pool the store uses.
@@ -47,6 +47,8 @@ export interface PostgresDedupStore extends DedupStore {
   ensureSchema(): Promise<void>;
   /** Deletes expired rows, at most `limit` (default 10 000); returns how many. */
   prune(limit?: number): Promise<number>;
+  /** Refuses new calls and waits for those in flight. The pool stays open: it is yours to end. */
+  close(): Promise<void>;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -96,7 +98,9 @@ const PRUNE_BATCH = 100;
  * ```ts
  * import pg from 'pg';
  * import { createPostgresDedupStore } from 'hookguard/postgres';
- * const store = createPostgresDedupStore({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) });
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * pool.on('error', (err) => console.warn(`PostgreSQL client lost: ${err.message}`)); // else a dropped connection ends the process
+ * const store = createPostgresDedupStore({ pool });
  * await store.ensureSchema();
  * ```
  */
@@ -104,8 +108,9 @@ export function createPostgresDedupStore(options: PostgresDedupStoreOptions): Po
   const { pool } = options;
   const sql = statements(quoteTable(options.table ?? 'hookguard_dedup'));
   const timeoutMs = options.timeoutMs ?? 2000;
+  const calls = new StoreCalls('PostgreSQL');
   const query = (label: string, text: string, values: unknown[]) =>
-    withTimeout(`PostgreSQL ${label}`, timeoutMs, () => pool.query(text, values));
+    calls.run(`PostgreSQL ${label}`, timeoutMs, () => pool.query(text, values));
   const prune = async (limit = 10_000): Promise<number> =>
     (await query('prune', sql.prune, [limit])).rowCount ?? 0;
 
@@ -118,7 +123,9 @@ export function createPostgresDedupStore(options: PostgresDedupStoreOptions): Po
     prune,
     async claim(key: string, leaseMs: number): Promise<ClaimResult> {
       const token = randomUUID();
-      const rows = await claimRows(pool, sql, timeoutMs, [key, token, Math.max(1, Math.ceil(leaseMs))]);
+      const rows = await calls.track('PostgreSQL claim', () =>
+        claimRows(pool, sql, timeoutMs, [key, token, Math.max(1, Math.ceil(leaseMs))]),
+      );
       if (Math.random() * PRUNE_EVERY < 1) prune(PRUNE_BATCH).catch(() => undefined);
       const row = rows[0] as { claimed: string | null; completed: boolean | null } | undefined;
       if (row?.claimed === token) return { status: 'claimed', token };
@@ -130,6 +137,7 @@ export function createPostgresDedupStore(options: PostgresDedupStoreOptions): Po
     async release(key: string, token: string) {
       await query('release', sql.release, [key, token]);
     },
+    close: () => calls.close(),
   };
 }
 

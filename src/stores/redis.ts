@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
-import { withTimeout } from './with-timeout.js';
+import { StoreCalls } from './with-timeout.js';
 
 /**
  * An ioredis client (`Redis`, `Cluster`): it has `call(command, ...args)`.
@@ -68,11 +68,15 @@ const SCRIPTS = { claim: script(CLAIM), complete: script(COMPLETE), release: scr
  * import { Redis } from 'ioredis';
  * import { createRedisDedupStore } from 'hookguard/redis';
  * import { stripeWebhook } from 'hookguard/express';
- * const store = createRedisDedupStore({ client: new Redis(process.env.REDIS_URL!) });
+ * const redis = new Redis(process.env.REDIS_URL!, { enableOfflineQueue: false });
+ * redis.on('error', (err: Error) => console.warn(`Redis: ${err.message}`)); // else ioredis prints "Unhandled error event"
+ * const store = createRedisDedupStore({ client: redis });
  * app.post('/webhook/payments', stripeWebhook({ secret: process.env.STRIPE_WEBHOOK_SECRET, store, onEvent }));
  * ```
  */
-export function createRedisDedupStore(options: RedisDedupStoreOptions): DedupStore {
+export function createRedisDedupStore(
+  options: RedisDedupStoreOptions,
+): DedupStore & { close(): Promise<void> } {
   const { client } = options;
   const prefix = options.prefix ?? 'hookguard:';
   const timeoutMs = options.timeoutMs ?? 1000;
@@ -94,12 +98,13 @@ export function createRedisDedupStore(options: RedisDedupStoreOptions): DedupSto
     }
   }
 
+  const calls = new StoreCalls('Redis');
   return {
     async claim(key: string, leaseMs: number): Promise<ClaimResult> {
       const token = randomUUID();
       let status: unknown;
       try {
-        status = await withTimeout('Redis claim', timeoutMs, () =>
+        status = await calls.run('Redis claim', timeoutMs, () =>
           run(SCRIPTS.claim, key, [token, String(Math.max(1, Math.ceil(leaseMs)))]),
         );
       } catch (err) {
@@ -114,12 +119,14 @@ export function createRedisDedupStore(options: RedisDedupStoreOptions): DedupSto
       return { status: 'in-flight' };
     },
     async complete(key: string, token: string, ttlMs: number): Promise<void> {
-      await withTimeout('Redis complete', timeoutMs, () =>
+      await calls.run('Redis complete', timeoutMs, () =>
         run(SCRIPTS.complete, key, [token, String(Math.max(1, Math.ceil(ttlMs)))]),
       );
     },
     async release(key: string, token: string): Promise<void> {
-      await withTimeout('Redis release', timeoutMs, () => run(SCRIPTS.release, key, [token]));
+      await calls.run('Redis release', timeoutMs, () => run(SCRIPTS.release, key, [token]));
     },
+    /** Refuses new calls and waits for those in flight; the client stays open (it is yours). */
+    close: () => calls.close(),
   };
 }

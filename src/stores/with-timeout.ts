@@ -23,3 +23,38 @@ export async function withTimeout<T>(label: string, timeoutMs: number, run: () =
     clearTimeout(timer);
   }
 }
+
+/**
+ * The calls a store has running: `close()` refuses new calls (STORE_UNAVAILABLE) and waits for those in
+ * flight, so a shutdown does not end a pool or client under a running query. It never closes the client.
+ */
+export class StoreCalls {
+  #closed = false;
+  readonly #running = new Set<Promise<unknown>>();
+
+  constructor(private readonly store: string) {}
+
+  /** Runs `call` with a deadline (see {@link withTimeout}), counted until it settles. */
+  run<T>(label: string, timeoutMs: number, call: () => Promise<T>): Promise<T> {
+    return this.track(label, () => withTimeout(label, timeoutMs, call));
+  }
+
+  /** Counts a call that keeps its own deadline. */
+  track<T>(label: string, call: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        new WebhookError('STORE_UNAVAILABLE', `${label}: the ${this.store} store was closed.`),
+      );
+    }
+    const running = call();
+    this.#running.add(running);
+    const settled = () => void this.#running.delete(running);
+    running.then(settled, settled);
+    return running;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#running]);
+  }
+}

@@ -27,8 +27,7 @@ export function describeChatwootEvent(payload: unknown): string {
     pushId(parts, 'conv', field(field(payload, 'conversation'), 'id'));
     const own = field(payload, 'content');
     const content = own === undefined ? field(field(payload, 'message'), 'content') : own;
-    if (typeof content === 'string')
-      parts.push(`"${clean(content, PREVIEW_LENGTH)}"`);
+    if (typeof content === 'string') parts.push(`"${clean(content, PREVIEW_LENGTH)}"`);
     else if (content === null) parts.push('(no text)');
   } else if (event.startsWith('conversation_')) {
     const conversation = field(payload, 'id') === undefined ? field(payload, 'conversation') : payload;

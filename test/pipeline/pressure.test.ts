@@ -1,6 +1,11 @@
 // Exactly once under pressure: floods of new ids, hostile but signed values, and key functions that fail.
 import { describe, expect, it } from 'vitest';
-import { createStripeHandler, type Logger, type WebhookOutcome } from '../../src/index.js';
+import {
+  createMemoryDedupStore,
+  createStripeHandler,
+  type Logger,
+  type WebhookOutcome,
+} from '../../src/index.js';
 import { signStripePayload, stripeEvent } from '../../src/testing/index.js';
 
 const SECRET = 'whsec_pressure';
@@ -120,5 +125,54 @@ describe('under pressure', () => {
       expect(value.length).toBeLessThanOrEqual(200);
     }
     expect(outcomes[0]!.event).toMatch(/^invoice\.paid \{"level":30/);
+  });
+});
+
+describe('close()', () => {
+  it('waits for a handler answered early (ackAfterMs) and its completion, then closes its own store', async () => {
+    let finished = 0;
+    const handle = createStripeHandler({
+      secret: SECRET,
+      logger: false,
+      ackAfterMs: 20,
+      onEvent: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        finished++;
+      },
+    });
+    const answer = await handle(post(signStripePayload(stripeEvent('invoice.paid'), SECRET)));
+    expect(answer.status).toBe(202);
+    expect(finished).toBe(0);
+    const started = performance.now();
+    await handle.close();
+    expect(performance.now() - started).toBeGreaterThan(200);
+    expect(finished).toBe(1);
+    expect(handle.stats().counts.processed).toBe(1);
+    expect(handle.stats().storeSize).toBe(0); // its own memory store was closed
+  });
+
+  it('never closes a store you passed in, and gives up waiting at timeoutMs with a warning', async () => {
+    const { lines, logger } = recorder();
+    let storeClosed = 0;
+    const store = { ...createMemoryDedupStore(), close: () => void storeClosed++ };
+    const inner = createMemoryDedupStore();
+    store.claim = (k, l) => inner.claim(k, l);
+    store.complete = (k, t, ttl) => inner.complete(k, t, ttl);
+    store.release = (k, t) => inner.release(k, t);
+    const handle = createStripeHandler({
+      secret: SECRET,
+      logger,
+      store,
+      ackAfterMs: 10,
+      onEvent: () => new Promise(() => {}), // never ends
+    });
+    expect((await handle(post(signStripePayload(stripeEvent('invoice.paid'), SECRET)))).status).toBe(202);
+    const started = performance.now();
+    await handle.close({ timeoutMs: 150 });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(storeClosed).toBe(0);
+    expect(lines.some((l) => l.level === 'warn' && /still running at the deadline/.test(l.msg ?? ''))).toBe(
+      true,
+    );
   });
 });

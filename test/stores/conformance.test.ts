@@ -147,3 +147,60 @@ describe.runIf(requireService('PostgreSQL', postgresAvailable))('PostgreSQL stor
     expect(() => postgresDedupSchema('a.b.c')).toThrow(TypeError);
   });
 });
+
+describe('close()', () => {
+  const stores = [
+    {
+      name: 'Redis',
+      up: redisAvailable,
+      async make() {
+        const client = newIoRedis();
+        return {
+          store: createRedisDedupStore({ client, prefix: 'hookguard-close:' }),
+          stillOpen: async () => (await client.ping()) === 'PONG',
+          end: () => void client.disconnect(),
+        };
+      },
+    },
+    {
+      name: 'PostgreSQL',
+      up: postgresAvailable,
+      async make() {
+        const pool = newPool();
+        const table = `hookguard_close_${process.pid}`;
+        const store = createPostgresDedupStore({ pool, table });
+        await store.ensureSchema();
+        return {
+          store,
+          stillOpen: async () => (await pool.query('SELECT 1 AS one')).rows[0]?.one === 1,
+          end: async () => {
+            await pool.query(`DROP TABLE IF EXISTS "${table}"`);
+            await pool.end();
+          },
+        };
+      },
+    },
+  ];
+
+  it.each(stores)(
+    '$name: waits for the calls in flight, then refuses new ones, and leaves your client open',
+    async ({ name, up, make }) => {
+      if (!requireService(name, up)) return;
+      const { store, stillOpen, end } = await make();
+      try {
+        const key = `close-${randomUUID()}`;
+        const inFlight = Promise.resolve(store.claim(key, 60_000));
+        await store.close();
+        // The claim that was running when close() began has finished, and it counted.
+        expect((await inFlight).status).toBe('claimed');
+        await expect(Promise.resolve(store.claim(`${key}-after`, 60_000))).rejects.toMatchObject({
+          code: 'STORE_UNAVAILABLE',
+          message: expect.stringMatching(/store was closed/),
+        });
+        expect(await stillOpen()).toBe(true);
+      } finally {
+        await end();
+      }
+    },
+  );
+});

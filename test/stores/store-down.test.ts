@@ -180,3 +180,72 @@ describe.each(backends)('$name unreachable or stalled', (backend) => {
     },
   );
 });
+
+describe('PostgreSQL backend terminated mid-request', () => {
+  it.runIf(requireService('PostgreSQL', postgresAvailable))(
+    'answers 5xx, keeps the process alive (the README pool has an error listener), and processes the retry',
+    async () => {
+      const crashes: unknown[] = [];
+      const onCrash = (err: unknown) => void crashes.push(err);
+      process.on('uncaughtException', onCrash);
+      cleanups.push(() => void process.off('uncaughtException', onCrash));
+      const table = `hookguard_terminate_${process.pid}`;
+      // The pool as README.md sets it up: an 'error' listener, or a dropped idle client ends the process.
+      const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+      const lost: string[] = [];
+      pool.on('error', (err) => void lost.push(err.message));
+      const admin = new pg.Client({ connectionString: DATABASE_URL });
+      await admin.connect();
+      cleanups.push(async () => {
+        await admin.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined);
+        await admin.end();
+        await pool.end();
+      });
+      const store = createPostgresDedupStore({ pool, table, timeoutMs: 5000 });
+      await store.ensureSchema();
+      const { running, calls } = await app(store, 60_000);
+      const signed = signStripePayload(stripeEvent('invoice.paid'), SECRET);
+
+      // Hold the table so the claim waits inside PostgreSQL, then terminate the backend that runs it.
+      const locker = new pg.Client({ connectionString: DATABASE_URL });
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${table}" IN ACCESS EXCLUSIVE MODE`);
+      const answer = timed(running.url('/stripe'), signed);
+      let terminated = 0;
+      for (let i = 0; i < 100 && terminated === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const { rows } = await admin.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%${table}%'`,
+        );
+        for (const { pid } of rows) {
+          await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+          terminated++;
+        }
+      }
+      await locker.query('ROLLBACK');
+      await locker.end();
+      const first = await answer;
+      expect(terminated).toBe(1);
+      expect(first.status).toBe(503);
+      expect(calls()).toBe(0);
+      // Terminate the pool's idle connection too: the case that ends a process without a listener.
+      await pool.query(`SELECT 1 AS "${table}"`);
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle' AND query LIKE $1`,
+        [`%${table}%`],
+      );
+      for (let i = 0; i < 50 && lost.length === 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(lost.length).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const retry = await timed(running.url('/stripe'), signed);
+      expect(retry.status).toBe(200);
+      expect(calls()).toBe(1);
+      expect(crashes).toEqual([]);
+      console.log(
+        `backend terminated mid-claim: answered ${first.status}; idle clients lost: ${lost.length}; process alive`,
+      );
+    },
+  );
+});
