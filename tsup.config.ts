@@ -12,6 +12,7 @@ export default defineConfig({
     fetch: 'src/adapters/fetch.ts',
     redis: 'src/stores/redis.ts',
     postgres: 'src/stores/postgres.ts',
+    bullmq: 'src/inbox/bullmq.ts',
     cli: 'src/cli.ts',
   },
   format: ['esm', 'cjs'],
@@ -22,5 +23,5 @@ export default defineConfig({
   treeshake: true,
   target: 'node20',
   platform: 'node',
-  external: ['stripe', 'express', 'fastify', 'koa', 'ioredis', 'redis', 'pg'],
+  external: ['stripe', 'express', 'fastify', 'koa', 'ioredis', 'redis', 'pg', 'bullmq', 'pg-boss'],
 });

@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^hookguard\/testing$/, replacement: src('testing/index.ts') },
       { find: /^hookguard\/(express|fastify|koa|fetch)$/, replacement: src('adapters/$1.ts') },
       { find: /^hookguard\/(redis|postgres)$/, replacement: src('stores/$1.ts') },
+      { find: /^hookguard\/(bullmq|pg-boss)$/, replacement: src('inbox/$1.ts') },
       { find: /^hookguard$/, replacement: src('index.ts') },
     ],
   },

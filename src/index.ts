@@ -56,3 +56,4 @@ export type {
   WebhookStats,
 } from './pipeline/types.js';
 export type { WithStats } from './adapters/with-stats.js';
+export type { Inbox, InboxContext, InboxHandlers, InboxJob, InboxWorkerOptions } from './inbox/inbox.js';

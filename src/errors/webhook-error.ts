@@ -14,6 +14,7 @@ export type WebhookErrorCode =
   | 'INVALID_PAYLOAD'
   | 'RAW_BODY_UNAVAILABLE'
   | 'STORE_UNAVAILABLE'
+  | 'INBOX_UNAVAILABLE'
   | 'HANDLER_FAILED';
 
 /**
@@ -40,6 +41,8 @@ export const WEBHOOK_ERROR_STATUS: Readonly<Record<WebhookErrorCode, number>> = 
   INVALID_PAYLOAD: 400,
   RAW_BODY_UNAVAILABLE: 500,
   STORE_UNAVAILABLE: 503,
+  // The durable inbox did not acknowledge the event in time: nothing was queued, the sender must retry.
+  INBOX_UNAVAILABLE: 503,
   HANDLER_FAILED: 500,
 });
 

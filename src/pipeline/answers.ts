@@ -11,6 +11,8 @@ export type Verdict =
   | 'accepted'
   | 'ignored'
   | 'duplicate'
+  /** Written to the durable inbox, which acknowledged it: a worker will process it. */
+  | 'queued'
   /** The client's body could not be read (it went away mid-body, or its framing was refused): its fault. */
   | 'unreadable'
   | WebhookResponseCode;
@@ -20,6 +22,7 @@ const SUCCESSES: ReadonlySet<Verdict> = new Set([
   'accepted',
   'ignored',
   'duplicate',
+  'queued',
   'unreadable',
 ]);
 
@@ -64,6 +67,7 @@ const COMMON_RULES: Readonly<Record<Verdict, AnswerRule>> = {
   accepted: { result: 'processed', status: 202, body: { ok: true, accepted: true } },
   ignored: { result: 'ignored', status: 200, body: { ok: true, ignored: true } },
   duplicate: { result: 'duplicate', status: 200, body: { ok: true, duplicate: true } },
+  queued: { result: 'queued', status: 200, body: { ok: true, queued: true } },
   // Nobody may be left to read it, but the outcome is the sender's fault: a rejection, not a failure.
   unreadable: {
     result: 'rejected',
@@ -86,6 +90,10 @@ const COMMON_RULES: Readonly<Record<Verdict, AnswerRule>> = {
   // The rest of the body may still be on its way (or trickling in): do not keep the socket for it.
   BODY_TOO_LARGE: { ...errorRule('BODY_TOO_LARGE', 413), close: true },
   READ_TIMEOUT: { ...errorRule('READ_TIMEOUT', 408), close: true },
+  INBOX_UNAVAILABLE: {
+    ...errorRule('INBOX_UNAVAILABLE', 503),
+    retryAfter: DEFAULTS.storeRetryAfterSeconds,
+  },
 };
 
 /**
@@ -104,6 +112,7 @@ const PROVIDER_RULES: Readonly<Record<Provider, Partial<Record<Verdict, AnswerRu
     IN_FLIGHT: { result: 'in-flight', status: 200, body: { ok: true, inFlight: true } },
     // Our transient fault: 500 is retried, 503 would be dropped.
     STORE_UNAVAILABLE: errorRule('STORE_UNAVAILABLE', 500),
+    INBOX_UNAVAILABLE: errorRule('INBOX_UNAVAILABLE', 500),
   },
 };
 

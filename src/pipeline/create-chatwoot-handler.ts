@@ -8,7 +8,7 @@ import { readDeliveryId } from '../util/delivery-id.js';
 import { hasUsableSecret } from '../util/secrets.js';
 import { checkChatwootSignature, resolveChatwootVerifyOptions } from '../verify/verify-chatwoot-signature.js';
 import { createPipeline } from './create-pipeline.js';
-import type { EventHandler } from './provider-spec.js';
+import type { EventHandler, ProviderSpec } from './provider-spec.js';
 import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js';
 
 /**
@@ -66,12 +66,17 @@ export function ignoreNonIncomingMessages(event: ChatwootEvent): boolean {
  * ```
  */
 export function createChatwootHandler(options: ChatwootWebhookOptions): WebhookHandler {
+  return createPipeline<ChatwootEvent>(options, chatwootSpec(options));
+}
+
+/** How the pipeline (and an inbox worker) reads Chatwoot requests and routes their events. */
+export function chatwootSpec(options: ChatwootWebhookOptions): ProviderSpec<ChatwootEvent> {
   const ignore = options.ignore ?? ignoreNonIncomingMessages;
   const on = options.on ?? {};
   // Resolved once per handler, not per request; without a usable secret the pipeline refuses every
   // request (or, under allowUnsigned, reads without verifying).
   const verifier = hasUsableSecret(options.secret) ? resolveChatwootVerifyOptions(options) : undefined;
-  return createPipeline<ChatwootEvent>(options, {
+  return {
     provider: 'chatwoot',
     verifies: verifier !== undefined,
     read(body, headers) {
@@ -89,7 +94,7 @@ export function createChatwootHandler(options: ChatwootWebhookOptions): WebhookH
     },
     ignore,
     describe: describeChatwootEvent,
-  });
+  };
 }
 
 function parseChatwootBody(body: Uint8Array): ChatwootEvent {

@@ -5,6 +5,7 @@ import { createMemoryDedupStore } from '../stores/memory.js';
 import { describeError, isThenable, positive, safeCall } from '../util/values.js';
 import { buildAnswers, type Verdict } from './answers.js';
 import { DEFAULTS, resolveBodyLimits } from './defaults.js';
+import type { Inbox } from '../inbox/inbox.js';
 import type { EventHandler, ProviderSpec } from './provider-spec.js';
 import { safeLogger } from './safe-logger.js';
 import {
@@ -116,6 +117,7 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
     options,
     store,
     keyPrefix: namespace === '' ? undefined : `${namespace}:`,
+    inbox: options.inbox,
     leaseMs,
     ttlMs: positive(options.dedupTtlMs, DEFAULTS.dedupTtlMs),
     limits: resolveBodyLimits(options, spec.provider),
@@ -123,7 +125,7 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
     missingSecret: !hasSecret && options.allowUnsigned !== true,
     answers: buildAnswers(spec.provider, leaseMs),
     log,
-    counts: { processed: 0, duplicate: 0, 'in-flight': 0, ignored: 0, rejected: 0, failed: 0 },
+    counts: { processed: 0, queued: 0, duplicate: 0, 'in-flight': 0, ignored: 0, rejected: 0, failed: 0 },
     running: new Set(),
   };
 }
@@ -185,6 +187,7 @@ function process<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Answerin
   } catch (err) {
     return refuse(p, d, err, 'HANDLER_FAILED', 'The dedup key could not be computed.');
   }
+  if (p.inbox !== undefined) return enqueue(p, d, p.inbox);
   let claim: ClaimResult | PromiseLike<ClaimResult> | undefined;
   try {
     claim = claimStage(p, d);
@@ -195,6 +198,31 @@ function process<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Answerin
   return Promise.resolve(claim).then(
     (claimed) => afterClaim(p, d, handler, claimed),
     (err: unknown) => storeFailed(p, d, err),
+  );
+}
+
+/** With an inbox: the event is written durably (deduplicated by the engine on the key), not run here. */
+function enqueue<E>(p: Pipeline<E>, d: Delivery<E>, inbox: Inbox): Promise<WebhookResponse> {
+  const job = {
+    provider: p.spec.provider,
+    event: d.event,
+    key: d.key,
+    deliveryId: d.deliveryId,
+    name: d.name,
+  };
+  return inbox.enqueue(job).then(
+    (result) => {
+      d.log.info({ outcome: result }, result === 'queued' ? 'queued' : 'already in the inbox');
+      return answerStage(p, d, result);
+    },
+    (err: unknown) => {
+      const answer = p.answers.INBOX_UNAVAILABLE;
+      d.log.error(
+        { outcome: answer.result, code: 'INBOX_UNAVAILABLE', status: answer.status, err: describeError(err) },
+        'The inbox did not take the event; nothing was queued, so the sender will retry it.',
+      );
+      return answerStage(p, d, 'INBOX_UNAVAILABLE');
+    },
   );
 }
 

@@ -6,7 +6,7 @@ import { hasUsableSecret } from '../util/secrets.js';
 import { resolveVerifyOptions } from '../verify/verify-options.js';
 import { checkStripeEvent, parseStripeEvent } from '../verify/verify-stripe-event.js';
 import { createPipeline } from './create-pipeline.js';
-import type { EventHandler } from './provider-spec.js';
+import type { EventHandler, ProviderSpec } from './provider-spec.js';
 import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js';
 
 /**
@@ -40,10 +40,15 @@ export interface StripeWebhookOptions extends WebhookOptions<StripeWebhookEvent>
  * ```
  */
 export function createStripeHandler(options: StripeWebhookOptions): WebhookHandler {
+  return createPipeline<StripeWebhookEvent>(options, stripeSpec(options));
+}
+
+/** How the pipeline (and an inbox worker) reads Stripe requests and routes their events. */
+export function stripeSpec(options: StripeWebhookOptions): ProviderSpec<StripeWebhookEvent> {
   const on = (options.on ?? {}) as Record<string, EventHandler<StripeWebhookEvent> | undefined>;
   // Resolved once per handler, not per request (see createChatwootHandler).
   const verifier = hasUsableSecret(options.secret) ? resolveVerifyOptions(options, 'Stripe') : undefined;
-  return createPipeline<StripeWebhookEvent>(options, {
+  return {
     provider: 'stripe',
     verifies: verifier !== undefined,
     // Stripe sends no delivery id; the event id is what identifies a delivery.
@@ -56,5 +61,5 @@ export function createStripeHandler(options: StripeWebhookOptions): WebhookHandl
     handlerFor: (event) => (Object.hasOwn(on, event.type) ? on[event.type] : undefined) ?? options.onEvent,
     ignore: () => false,
     describe: (event) => `${oneLine(event.type, 80)} ${oneLine(event.id, 80)}`,
-  });
+  };
 }

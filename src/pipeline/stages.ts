@@ -1,4 +1,5 @@
 import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
+import type { Inbox } from '../inbox/inbox.js';
 import { bodyTooLarge, bodyUnavailable } from '../errors/body-errors.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { oneLine } from '../text/one-line.js';
@@ -32,6 +33,8 @@ export interface Pipeline<E> {
   readonly ttlMs: number;
   readonly limits: BodyLimits;
   readonly ackAfterMs: number | undefined;
+  /** Where events go instead of running inline, when set. */
+  readonly inbox: Inbox | undefined;
   /** Prefixed to every key (`{namespace}:`), or undefined. */
   readonly keyPrefix: string | undefined;
   /** No usable secret and `allowUnsigned` is off: every request is refused with MISSING_SECRET. */

@@ -1,5 +1,6 @@
 import type { WebhookErrorCode } from '../errors/webhook-error.js';
 import type { DedupStore } from '../dedup/dedup-store.js';
+import type { Inbox } from '../inbox/inbox.js';
 import type { HeaderSource, RawBody } from '../types/common.js';
 
 /**
@@ -66,7 +67,7 @@ export interface WebhookContext {
  */
 export interface WebhookOutcome {
   provider: Provider;
-  result: 'processed' | 'duplicate' | 'in-flight' | 'ignored' | 'rejected' | 'failed';
+  result: 'processed' | 'queued' | 'duplicate' | 'in-flight' | 'ignored' | 'rejected' | 'failed';
   status: number;
   code?: WebhookResponseCode;
   event?: string;
@@ -143,6 +144,12 @@ export interface WebhookOptions<E> {
    * endpoint would answer "duplicate" and never run its handler.
    */
   namespace?: string;
+  /**
+   * A durable inbox (`hookguard/bullmq`, `hookguard/pg-boss`): after verify, parse, `ignore` and the key,
+   * the event is written to it and answered 200 `{"ok":true,"queued":true}` once the engine acknowledged
+   * the write; the handlers then run in the inbox's workers, with retries. Without it they run inline.
+   */
+  inbox?: Inbox;
   /** Called once per request with its outcome, for metrics. */
   onOutcome?: (outcome: WebhookOutcome) => void;
 }
