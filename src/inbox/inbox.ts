@@ -79,7 +79,8 @@ export interface JobRunner {
  */
 export function createJobRunner(options: InboxWorkerOptions): JobRunner {
   const specs: Partial<Record<Provider, ProviderSpec<unknown>>> = {};
-  if (options.chatwoot !== undefined) specs.chatwoot = chatwootSpec(options.chatwoot) as ProviderSpec<unknown>;
+  if (options.chatwoot !== undefined)
+    specs.chatwoot = chatwootSpec(options.chatwoot) as ProviderSpec<unknown>;
   if (options.stripe !== undefined) specs.stripe = stripeSpec(options.stripe) as ProviderSpec<unknown>;
   const store = options.store ?? createMemoryDedupStore();
   const leaseMs = positive(options.leaseMs, DEFAULTS.leaseMs);
