@@ -8,12 +8,19 @@ import { chatwootEvent, signChatwootPayload, signStripePayload, stripeEvent } fr
 import type { ChatwootEventName } from './types/chatwoot.js';
 
 const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--event <name>] [--file payload.json] [--repeat N]
+       hookguard inbox failed|retry [<job id>|--all] --redis <url> [--queue <name>] [--limit N]
 
+  send     sign a delivery the way the provider does, post it and print each answer
   --secret   the webhook signing secret (or HOOKGUARD_SECRET in the environment)
   --event    Chatwoot event name (default message_created) or Stripe event type (default checkout.session.completed)
   --file     send this JSON file as the payload instead of a generated one
   --repeat   send the same signed delivery N times (default 1), to watch deduplication
-  --legacy   Chatwoot only: sign the body alone (scheme 'legacy-body')`;
+  --legacy   Chatwoot only: sign the body alone (scheme 'legacy-body')
+
+  inbox    the durable inbox's dead letter (BullMQ): list failed jobs, or run one (or all) again
+  --redis    the Redis URL of the BullMQ inbox (or HOOKGUARD_REDIS_URL)
+  --queue    the queue name (default hookguard)
+  --limit    how many failed jobs to list (default 20)`;
 
 export async function main(argv: string[], print: (line: string) => void = console.log): Promise<number> {
   let parsed;
@@ -27,6 +34,10 @@ export async function main(argv: string[], print: (line: string) => void = conso
         file: { type: 'string' },
         repeat: { type: 'string', default: '1' },
         legacy: { type: 'boolean', default: false },
+        redis: { type: 'string' },
+        queue: { type: 'string', default: 'hookguard' },
+        limit: { type: 'string', default: '20' },
+        all: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -35,6 +46,7 @@ export async function main(argv: string[], print: (line: string) => void = conso
     return 2;
   }
   const { values, positionals } = parsed;
+  if (positionals[0] === 'inbox' && !values.help) return inboxCommand(values, positionals.slice(1), print);
   const [command, provider, url] = positionals;
   const secret = values.secret ?? process.env.HOOKGUARD_SECRET;
   const repeat = Number(values.repeat);
@@ -78,6 +90,63 @@ export async function main(argv: string[], print: (line: string) => void = conso
     }
   }
   return failures === 0 ? 0 : 1;
+}
+
+interface InboxValues {
+  redis?: string | undefined;
+  queue?: string | undefined;
+  limit?: string | undefined;
+  all?: boolean | undefined;
+}
+
+/** `hookguard inbox failed|retry`: the BullMQ inbox's dead letter, by its own calls. */
+async function inboxCommand(
+  values: InboxValues,
+  [verb, id]: string[],
+  print: (line: string) => void,
+): Promise<number> {
+  const url = values.redis ?? process.env.HOOKGUARD_REDIS_URL;
+  if (
+    (verb !== 'failed' && verb !== 'retry') ||
+    url === undefined ||
+    (verb === 'retry' && id === undefined && values.all !== true)
+  ) {
+    print(
+      url === undefined
+        ? `the inbox's Redis is required (--redis redis://host:6379 or HOOKGUARD_REDIS_URL)\n${USAGE}`
+        : USAGE,
+    );
+    return 2;
+  }
+  const { createBullMQInbox } = await import('./inbox/bullmq.js');
+  const parsed = new URL(url);
+  const inbox = createBullMQInbox({
+    connection: { host: parsed.hostname, port: Number(parsed.port || 6379), maxRetriesPerRequest: 1 },
+    queueName: values.queue ?? 'hookguard',
+  });
+  try {
+    if (verb === 'failed') {
+      const jobs = await inbox.failed(Math.max(1, Number(values.limit ?? 20) || 20));
+      if (jobs.length === 0) print('no failed jobs');
+      for (const job of jobs) {
+        print(
+          `${job.id}  ${job.provider} ${job.event ?? '-'}  ${job.attempts} attempts  ${job.failedAt ?? '-'}  ${job.error.slice(0, 120)}`,
+        );
+      }
+      return 0;
+    }
+    if (values.all === true) {
+      print(`${await inbox.retryAll()} failed jobs queued again`);
+      return 0;
+    }
+    const retried = await inbox.retry(id!);
+    print(
+      retried ? `${id} queued again` : `${id} is not a failed job of queue ${values.queue ?? 'hookguard'}`,
+    );
+    return retried ? 0 : 1;
+  } finally {
+    await inbox.close();
+  }
 }
 
 if (process.argv[1] !== undefined && /(?:^|[\\/])(?:cli\.[cm]?[jt]s|hookguard)$/.test(process.argv[1])) {

@@ -227,3 +227,44 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox', () => {
     expect(replies.sort()).toEqual(messages.map((m) => m.id).sort());
   });
 });
+
+describe.runIf(requireService('Redis', available))('hookguard inbox (CLI)', () => {
+  it('lists the dead letter and runs a job again, by id and --all', async () => {
+    const { main } = await import('../../src/cli.js');
+    const inbox = inboxFor({ attempts: 1 });
+    let healthy = false;
+    let succeeded = 0;
+    const stripe = {
+      secret: STRIPE_SECRET,
+      inbox,
+      logger: false as const,
+      onEvent: () => {
+        if (!healthy) throw new Error('payments API down');
+        succeeded++;
+      },
+    };
+    const { createStripeHandler } = await import('../../src/index.js');
+    const handle = createStripeHandler(stripe);
+    for (let i = 0; i < 3; i++) {
+      await handle({ method: 'POST', ...signStripePayload(stripeEvent('invoice.paid'), STRIPE_SECRET) });
+    }
+    started(inbox.worker({ stripe, logger: false }));
+    await until(async () => (await inbox.failed()).length === 3);
+    const args = ['--redis', 'redis://127.0.0.1:6379', '--queue', inbox.queue.name];
+    const lines: string[] = [];
+    expect(await main(['inbox', 'failed', ...args], (l) => void lines.push(l))).toBe(0);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^hg-\S+ {2}stripe invoice\.paid {2}1 attempts {2}\S+ {2}payments API down$/);
+    healthy = true;
+    const id = lines[0]!.split(' ')[0]!;
+    const out: string[] = [];
+    expect(await main(['inbox', 'retry', id, ...args], (l) => void out.push(l))).toBe(0);
+    expect(await main(['inbox', 'retry', '--all', ...args], (l) => void out.push(l))).toBe(0);
+    expect(out).toEqual([`${id} queued again`, '2 failed jobs queued again']);
+    await until(() => succeeded === 3);
+    expect(await main(['inbox', 'retry', id, ...args], (l) => void out.push(l))).toBe(1);
+    const usage: string[] = [];
+    expect(await main(['inbox', 'failed'], (l) => void usage.push(l))).toBe(2);
+    expect(usage[0]).toMatch(/--redis/);
+  });
+});
