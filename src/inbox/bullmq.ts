@@ -171,6 +171,8 @@ function startWorker(
       connection,
       concurrency: Math.max(1, Math.floor(positive(options.concurrency, 1))),
       lockDuration: positive(options.lockDurationMs, 30_000),
+      // How often stalled jobs (their worker died) are looked for: as often as a lock lasts.
+      stalledInterval: positive(options.lockDurationMs, 30_000),
     },
   );
   worker.on('error', () => undefined); // connection errors: BullMQ reconnects by itself

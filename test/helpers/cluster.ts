@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const WORKER_SECRET = 'whsec_multi_process';
+export const INBOX_SECRET = 'whsec_inbox_processes';
 const WORKER = fileURLToPath(new URL('./store-worker.ts', import.meta.url));
 
 export interface Worker {
@@ -11,10 +12,14 @@ export interface Worker {
 }
 
 /** Starts `count` worker processes (TypeScript through tsx) and waits for each to print its port. */
-export async function startWorkers(count: number, env: Record<string, string>): Promise<Worker[]> {
+export async function startWorkers(
+  count: number,
+  env: Record<string, string>,
+  script = WORKER,
+): Promise<Worker[]> {
   return Promise.all(
     Array.from({ length: count }, () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', WORKER], {
+      const child = spawn(process.execPath, ['--import', 'tsx', script], {
         env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'inherit'],
       });

@@ -1,0 +1,61 @@
+// One process of the inbox crash tests. ROLE=web: Express + hookguard with the BullMQ inbox, printing
+// READY <port>; with KILL_AFTER_ANSWER it kills itself (SIGKILL) as soon as its first 200 is flushed.
+// ROLE=worker: an inbox worker whose handler records each success in Redis; with CRASH_ON_FIRST it kills
+// itself in the middle of an event's first run. Env: QUEUE, RUN.
+import express from 'express';
+import type { AddressInfo } from 'node:net';
+import { stripeWebhook } from '../../src/adapters/express.js';
+import { createBullMQInbox } from '../../src/inbox/bullmq.js';
+import { createRedisDedupStore } from '../../src/stores/redis.js';
+import { INBOX_SECRET } from './cluster.js';
+import { newIoRedis } from './services.js';
+
+const run = process.env.RUN ?? 'run';
+const inbox = createBullMQInbox({
+  connection: { host: '127.0.0.1', port: 6379 },
+  queueName: process.env.QUEUE ?? 'hookguard-crash',
+  backoffMs: 50,
+});
+const redis = newIoRedis();
+
+const stripe = {
+  secret: INBOX_SECRET,
+  inbox,
+  logger: false as const,
+  onEvent: async (event: { id: string }) => {
+    if (
+      process.env.CRASH_ON_FIRST === '1' &&
+      (await redis.set(`hg-crash:${run}:${event.id}`, '1', 'NX')) === 'OK'
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // mid-handler
+      process.kill(process.pid, 'SIGKILL');
+    }
+    await redis.hincrby(`hg-done:${run}`, event.id, 1);
+  },
+};
+
+if (process.env.ROLE === 'worker') {
+  inbox.worker({
+    stripe,
+    store: createRedisDedupStore({ client: redis, prefix: `hg-dedup:${run}:` }),
+    lockDurationMs: 1000,
+    leaseMs: 1500,
+    inFlightDelayMs: 300,
+    logger: false,
+  });
+  console.log('READY 0');
+} else {
+  const app = express();
+  app.post('/stripe', (_req, res, next) => {
+    if (process.env.KILL_AFTER_ANSWER === '1') {
+      res.once('finish', () => {
+        if (res.statusCode === 200) process.kill(process.pid, 'SIGKILL');
+      });
+    }
+    next();
+  });
+  app.post('/stripe', stripeWebhook(stripe));
+  const server = app.listen(0, '127.0.0.1', () => {
+    console.log(`READY ${(server.address() as AddressInfo).port}`);
+  });
+}

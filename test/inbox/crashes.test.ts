@@ -1,0 +1,76 @@
+// The inbox across process deaths: a web process killed right after its 200, and a worker killed in the
+// middle of a handler. Every success is counted in Redis, outside the processes that die.
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBullMQInbox } from '../../src/inbox/bullmq.js';
+import { signStripePayload, stripeEvent } from '../../src/testing/index.js';
+import { INBOX_SECRET, startWorkers, stopWorkers, type Worker } from '../helpers/cluster.js';
+import { send, sleep } from '../helpers/http.js';
+
+import { newIoRedis, redisUp, requireService } from '../helpers/services.js';
+
+const available = await redisUp();
+const SCRIPT = fileURLToPath(new URL('../helpers/inbox-process.ts', import.meta.url));
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function setup() {
+  const run = randomUUID();
+  const queueName = `hg-crash-${run}`;
+  const redis = newIoRedis();
+  const inbox = createBullMQInbox({ connection: { host: '127.0.0.1', port: 6379 }, queueName });
+  cleanups.push(async () => {
+    await inbox.queue.obliterate({ force: true }).catch(() => undefined);
+    await inbox.close();
+    await redis.del(`hg-done:${run}`);
+    redis.disconnect();
+  });
+  const env = { RUN: run, QUEUE: queueName };
+  const done = async () => Object.values(await redis.hgetall(`hg-done:${run}`)).map(Number);
+  return { run, inbox, env, done };
+}
+
+async function until(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(50);
+  }
+}
+
+describe.runIf(requireService('Redis', available))('inbox across process deaths', () => {
+  it('kill -9 of the web process right after its 200: the event is processed once', async () => {
+    const { env, done } = setup();
+    const [web] = await startWorkers(1, { ...env, ROLE: 'web', KILL_AFTER_ANSWER: '1' }, SCRIPT);
+    const signed = signStripePayload(stripeEvent('invoice.paid'), INBOX_SECRET);
+    const answer = await send(`http://127.0.0.1:${web!.port}/stripe`, signed);
+    expect(answer).toMatchObject({ status: 200, body: { ok: true, queued: true } });
+    expect(await web!.exited).toBe(null); // killed by its signal
+    const workers: Worker[] = await startWorkers(1, { ...env, ROLE: 'worker' }, SCRIPT);
+    cleanups.push(() => stopWorkers(workers));
+    await until(async () => (await done()).length === 1);
+    await sleep(500);
+    expect(await done()).toEqual([1]);
+  }, 60_000);
+
+  it('a worker killed mid-handler: the job runs again after its lock expires and completes once', async () => {
+    const { env, done, inbox } = setup();
+    const { createStripeHandler } = await import('../../src/index.js');
+    const handle = createStripeHandler({ secret: INBOX_SECRET, inbox, logger: false, onEvent() {} });
+    const events = Array.from({ length: 5 }, () => stripeEvent('invoice.paid'));
+    for (const event of events) {
+      const answer = await handle({ method: 'POST', ...signStripePayload(event, INBOX_SECRET) });
+      expect(answer.status).toBe(200);
+    }
+    const [crashing] = await startWorkers(1, { ...env, ROLE: 'worker', CRASH_ON_FIRST: '1' }, SCRIPT);
+    expect(await crashing!.exited).toBe(null); // it died in the middle of its first event
+    const workers = await startWorkers(2, { ...env, ROLE: 'worker' }, SCRIPT);
+    cleanups.push(() => stopWorkers(workers));
+    await until(async () => (await done()).length === 5);
+    await sleep(1500);
+    expect(await done()).toEqual([1, 1, 1, 1, 1]);
+  }, 60_000);
+});
