@@ -13,6 +13,7 @@ export default defineConfig({
     redis: 'src/stores/redis.ts',
     postgres: 'src/stores/postgres.ts',
     bullmq: 'src/inbox/bullmq.ts',
+    'pg-boss': 'src/inbox/pg-boss.ts',
     cli: 'src/cli.ts',
   },
   format: ['esm', 'cjs'],

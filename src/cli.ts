@@ -8,7 +8,7 @@ import { chatwootEvent, signChatwootPayload, signStripePayload, stripeEvent } fr
 import type { ChatwootEventName } from './types/chatwoot.js';
 
 const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--event <name>] [--file payload.json] [--repeat N]
-       hookguard inbox failed|retry [<job id>|--all] --redis <url> [--queue <name>] [--limit N]
+       hookguard inbox failed|retry [<job id>|--all] --redis <url>|--postgres <url> [--queue <name>] [--limit N]
 
   send     sign a delivery the way the provider does, post it and print each answer
   --secret   the webhook signing secret (or HOOKGUARD_SECRET in the environment)
@@ -17,8 +17,9 @@ const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--
   --repeat   send the same signed delivery N times (default 1), to watch deduplication
   --legacy   Chatwoot only: sign the body alone (scheme 'legacy-body')
 
-  inbox    the durable inbox's dead letter (BullMQ): list failed jobs, or run one (or all) again
-  --redis    the Redis URL of the BullMQ inbox (or HOOKGUARD_REDIS_URL)
+  inbox    the durable inbox's dead letter: list failed jobs, or run one (or all) again
+  --redis    the Redis URL of a BullMQ inbox (or HOOKGUARD_REDIS_URL)
+  --postgres the PostgreSQL URL of a pg-boss inbox (or HOOKGUARD_DATABASE_URL)
   --queue    the queue name (default hookguard)
   --limit    how many failed jobs to list (default 20)`;
 
@@ -35,6 +36,7 @@ export async function main(argv: string[], print: (line: string) => void = conso
         repeat: { type: 'string', default: '1' },
         legacy: { type: 'boolean', default: false },
         redis: { type: 'string' },
+        postgres: { type: 'string' },
         queue: { type: 'string', default: 'hookguard' },
         limit: { type: 'string', default: '20' },
         all: { type: 'boolean', default: false },
@@ -94,36 +96,35 @@ export async function main(argv: string[], print: (line: string) => void = conso
 
 interface InboxValues {
   redis?: string | undefined;
+  postgres?: string | undefined;
   queue?: string | undefined;
   limit?: string | undefined;
   all?: boolean | undefined;
 }
 
-/** `hookguard inbox failed|retry`: the BullMQ inbox's dead letter, by its own calls. */
+/** `hookguard inbox failed|retry`: an inbox's dead letter, by its own calls. */
 async function inboxCommand(
   values: InboxValues,
   [verb, id]: string[],
   print: (line: string) => void,
 ): Promise<number> {
-  const url = values.redis ?? process.env.HOOKGUARD_REDIS_URL;
+  const postgres = values.postgres ?? process.env.HOOKGUARD_DATABASE_URL;
+  const redis = values.redis ?? process.env.HOOKGUARD_REDIS_URL;
+  const missing = postgres === undefined && redis === undefined;
   if (
+    missing ||
     (verb !== 'failed' && verb !== 'retry') ||
-    url === undefined ||
     (verb === 'retry' && id === undefined && values.all !== true)
   ) {
     print(
-      url === undefined
-        ? `the inbox's Redis is required (--redis redis://host:6379 or HOOKGUARD_REDIS_URL)\n${USAGE}`
+      missing
+        ? `the inbox's engine is required (--redis redis://host:6379 for BullMQ, --postgres postgres://… for pg-boss)\n${USAGE}`
         : USAGE,
     );
     return 2;
   }
-  const { createBullMQInbox } = await import('./inbox/bullmq.js');
-  const parsed = new URL(url);
-  const inbox = createBullMQInbox({
-    connection: { host: parsed.hostname, port: Number(parsed.port || 6379), maxRetriesPerRequest: 1 },
-    queueName: values.queue ?? 'hookguard',
-  });
+  const queueName = values.queue ?? 'hookguard';
+  const inbox = await openInbox(redis, postgres, queueName);
   try {
     if (verb === 'failed') {
       const jobs = await inbox.failed(Math.max(1, Number(values.limit ?? 20) || 20));
@@ -140,13 +141,25 @@ async function inboxCommand(
       return 0;
     }
     const retried = await inbox.retry(id!);
-    print(
-      retried ? `${id} queued again` : `${id} is not a failed job of queue ${values.queue ?? 'hookguard'}`,
-    );
+    print(retried ? `${id} queued again` : `${id} is not a failed job of queue ${queueName}`);
     return retried ? 0 : 1;
   } finally {
     await inbox.close();
   }
+}
+
+/** The engine named on the command line; each is imported only when asked for. */
+async function openInbox(redis: string | undefined, postgres: string | undefined, queueName: string) {
+  if (postgres !== undefined) {
+    const { createPgBossInbox } = await import('./inbox/pg-boss.js');
+    return createPgBossInbox({ connection: postgres, queueName });
+  }
+  const { createBullMQInbox } = await import('./inbox/bullmq.js');
+  const parsed = new URL(redis!);
+  return createBullMQInbox({
+    connection: { host: parsed.hostname, port: Number(parsed.port || 6379), maxRetriesPerRequest: 1 },
+    queueName,
+  });
 }
 
 if (process.argv[1] !== undefined && /(?:^|[\\/])(?:cli\.[cm]?[jt]s|hookguard)$/.test(process.argv[1])) {

@@ -6,7 +6,9 @@ import {
   createJobRunner,
   InFlightElsewhere,
   type Inbox,
+  type FailedInboxJob,
   type InboxJob,
+  type InboxWorker,
   type InboxWorkerOptions,
 } from './inbox.js';
 
@@ -34,25 +36,6 @@ export interface BullMQWorkerOptions extends InboxWorkerOptions {
   lockDurationMs?: number;
   /** When a key is held by another worker, retry the job after this long (no attempt is used); default 5000 ms. */
   inFlightDelayMs?: number;
-}
-
-/** A running worker. */
-export interface InboxWorker {
-  /** Counts since it started. */
-  stats(): Record<'processed' | 'duplicate' | 'ignored' | 'failed', number>;
-  /** Stops taking jobs and waits for the running ones (at most `timeoutMs`, default 30 s; then stops anyway). */
-  close(timeoutMs?: number): Promise<void>;
-}
-
-/** A job kept as failed after its last attempt. */
-export interface FailedInboxJob {
-  id: string;
-  provider: string;
-  event: string | undefined;
-  key: string | undefined;
-  attempts: number;
-  error: string;
-  failedAt: string | undefined;
 }
 
 /** The durable inbox on BullMQ, for the web side (`inbox` option) and for workers. */
@@ -190,4 +173,12 @@ function startWorker(
   };
 }
 
-export type { Inbox, InboxContext, InboxHandlers, InboxJob, InboxWorkerOptions } from './inbox.js';
+export type {
+  FailedInboxJob,
+  Inbox,
+  InboxContext,
+  InboxHandlers,
+  InboxJob,
+  InboxWorker,
+  InboxWorkerOptions,
+} from './inbox.js';

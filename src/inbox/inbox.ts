@@ -59,6 +59,26 @@ export interface InboxWorkerOptions extends InboxHandlers {
   onOutcome?: (outcome: WebhookOutcome & { attempt: number }) => void;
 }
 
+/** What both engines' inboxes give operators and shutdown code. */
+/** A running worker. */
+export interface InboxWorker {
+  /** Counts since it started. */
+  stats(): Record<'processed' | 'duplicate' | 'ignored' | 'failed', number>;
+  /** Stops taking jobs and waits for the running ones (at most `timeoutMs`, default 30 s; then stops anyway). */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/** A job kept as failed after its last attempt. */
+export interface FailedInboxJob {
+  id: string;
+  provider: string;
+  event: string | undefined;
+  key: string | undefined;
+  attempts: number;
+  error: string;
+  failedAt: string | undefined;
+}
+
 /** Thrown by a run whose key another worker holds: the engine retries the job later. */
 export class InFlightElsewhere extends Error {
   constructor() {
