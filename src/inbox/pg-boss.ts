@@ -66,7 +66,7 @@ function jobIdOf(key: string): string {
  * import { createPgBossInbox } from 'hookguard/pg-boss';
  * import { stripeWebhook } from 'hookguard/express';
  * const inbox = createPgBossInbox({ connection: process.env.DATABASE_URL! });
- * const payments = { secret: process.env.STRIPE_WEBHOOK_SECRET, inbox, on: { 'invoice.paid': recordPayment } };
+ * const payments = { secret: process.env.STRIPE_WEBHOOK_SECRET, inbox, on: { 'invoice.paid': onPaid } };
  * app.post('/stripe', stripeWebhook(payments));
  * inbox.worker({ stripe: payments, concurrency: 2 });
  * ```
