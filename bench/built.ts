@@ -7,6 +7,8 @@ import type * as Koa from '../src/adapters/koa.js';
 import type * as Postgres from '../src/stores/postgres.js';
 import type * as Redis from '../src/stores/redis.js';
 import type * as Testing from '../src/testing/index.js';
+import type * as BullMQInbox from '../src/inbox/bullmq.js';
+import type * as PgBossInbox from '../src/inbox/pg-boss.js';
 
 async function load<T>(entry: string): Promise<T> {
   const url = new URL(`../dist/${entry}.js`, import.meta.url);
@@ -24,3 +26,5 @@ export const fastify = await load<typeof Fastify>('fastify');
 export const koa = await load<typeof Koa>('koa');
 export const redis = await load<typeof Redis>('redis');
 export const postgres = await load<typeof Postgres>('postgres');
+export const bullmq = await load<typeof BullMQInbox>('bullmq');
+export const pgBoss = await load<typeof PgBossInbox>('pg-boss');

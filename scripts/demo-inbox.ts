@@ -39,7 +39,7 @@ function start(env: Record<string, string>): Promise<Proc> {
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /READY (\d+)/.exec(out);
       if (match) resolve({ child, port: Number(match[1]) });

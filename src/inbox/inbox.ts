@@ -98,31 +98,12 @@ export interface JobRunner {
  * context and the attempt, complete (or release and rethrow, so the engine retries with backoff).
  */
 export function createJobRunner(options: InboxWorkerOptions): JobRunner {
-  const specs: Partial<Record<Provider, ProviderSpec<unknown>>> = {};
-  if (options.chatwoot !== undefined)
-    specs.chatwoot = chatwootSpec(options.chatwoot) as ProviderSpec<unknown>;
-  if (options.stripe !== undefined) specs.stripe = stripeSpec(options.stripe) as ProviderSpec<unknown>;
+  const specs = specsOf(options);
   const store = options.store ?? createMemoryDedupStore();
   const leaseMs = positive(options.leaseMs, DEFAULTS.leaseMs);
   const ttlMs = positive(options.dedupTtlMs, DEFAULTS.dedupTtlMs);
   const counts = { processed: 0, duplicate: 0, ignored: 0, failed: 0 };
-  const report = (job: InboxJob, attempt: number, started: number, result: WebhookOutcome['result']) => {
-    counts[result as keyof typeof counts]++;
-    try {
-      options.onOutcome?.({
-        provider: job.provider,
-        result,
-        status: result === 'failed' ? 500 : 200,
-        ...(result === 'failed' ? { code: 'HANDLER_FAILED' as const } : {}),
-        ...(job.name === undefined ? {} : { event: job.name }),
-        ...(job.key === undefined ? {} : { key: job.key }),
-        durationMs: performance.now() - started,
-        attempt,
-      });
-    } catch {
-      // A metrics hook must not fail the job.
-    }
-  };
+  const report = reporter(options, counts);
 
   async function run(job: InboxJob, attempt: number): Promise<'processed' | 'duplicate' | 'ignored'> {
     const started = performance.now();
@@ -179,4 +160,33 @@ export function createJobRunner(options: InboxWorkerOptions): JobRunner {
     return 'processed';
   }
   return { run, counts };
+}
+
+function specsOf(options: InboxHandlers): Partial<Record<Provider, ProviderSpec<unknown>>> {
+  const specs: Partial<Record<Provider, ProviderSpec<unknown>>> = {};
+  if (options.chatwoot !== undefined)
+    specs.chatwoot = chatwootSpec(options.chatwoot) as ProviderSpec<unknown>;
+  if (options.stripe !== undefined) specs.stripe = stripeSpec(options.stripe) as ProviderSpec<unknown>;
+  return specs;
+}
+
+/** Counts a run's outcome and reports it to `onOutcome` (which must not fail the job). */
+function reporter(options: InboxWorkerOptions, counts: JobRunner['counts']) {
+  return (job: InboxJob, attempt: number, started: number, result: keyof JobRunner['counts']): void => {
+    counts[result]++;
+    try {
+      options.onOutcome?.({
+        provider: job.provider,
+        result,
+        status: result === 'failed' ? 500 : 200,
+        ...(result === 'failed' ? { code: 'HANDLER_FAILED' as const } : {}),
+        ...(job.name === undefined ? {} : { event: job.name }),
+        ...(job.key === undefined ? {} : { key: job.key }),
+        durationMs: performance.now() - started,
+        attempt,
+      });
+    } catch {
+      // A metrics hook must not fail the job.
+    }
+  };
 }

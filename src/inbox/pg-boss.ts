@@ -31,7 +31,7 @@ export interface PgBossInboxOptions {
 export interface PgBossWorkerOptions extends InboxWorkerOptions {
   /** Jobs run at once in this worker; default 1. */
   concurrency?: number;
-  /** How often an idle worker looks for jobs; default 2 s (pg-boss's minimum is 0.5 s). */
+  /** How long an idle worker waits before it looks for jobs again; default 2 s, at least 0.5 s. */
   pollingIntervalSeconds?: number;
 }
 
@@ -172,42 +172,54 @@ function startWorker(
   options: PgBossWorkerOptions,
 ): InboxWorker {
   const runner = createJobRunner(options);
-  const running = new Set<Promise<unknown>>();
-  const ids: string[] = [];
   const concurrency = Math.max(1, Math.floor(positive(options.concurrency, 1)));
-  const pollingIntervalSeconds = Math.max(0.5, positive(options.pollingIntervalSeconds, 2));
-  const started = (async () => {
-    await start();
-    for (let i = 0; i < concurrency; i++) {
-      ids.push(
-        await boss.work<InboxJob>(
-          queue,
-          { batchSize: 1, includeMetadata: true, pollingIntervalSeconds },
-          async ([job]) => {
-            if (job === undefined) return;
-            const run = runner.run(job.data, job.retryCount + 1);
-            running.add(run);
-            try {
-              return await run;
-            } finally {
-              running.delete(run);
-            }
-          },
-        ),
-      );
+  const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  const idle = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  // One job, settled in pg-boss by its own outcome: complete, or fail (pg-boss then retries it with
+  // backoff, or keeps it as failed after its last attempt).
+  const settle = async (job: PgBoss.JobWithMetadata<InboxJob>): Promise<void> => {
+    try {
+      await runner.run(job.data, job.retryCount + 1);
+      await boss.complete(queue, job.id);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await boss.fail(queue, job.id, { message }).catch(() => undefined);
+    }
+  };
+  // Our own loop rather than boss.work(): it fetches up to `concurrency` jobs, settles each by its own
+  // outcome, and fetches again at once while there is work (boss.work waits a polling interval per batch).
+  const loop = (async () => {
+    while (!stopping) {
+      let jobs: PgBoss.JobWithMetadata<InboxJob>[];
+      try {
+        await start();
+        jobs = await boss.fetch<InboxJob>(queue, { batchSize: concurrency, includeMetadata: true });
+      } catch {
+        jobs = []; // the database is away: look again after the idle wait
+      }
+      if (jobs.length === 0) await idle(idleMs);
+      else await Promise.all(jobs.map(settle));
     }
   })();
-  started.catch(() => undefined); // reported by close(); a worker without a database just idles
   return {
     stats: () => ({ ...runner.counts }),
     async close(timeoutMs = 30_000) {
-      await started.catch(() => undefined);
-      for (const id of ids) await boss.offWork({ id });
+      stopping = true;
+      wake?.();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, timeoutMs);
       });
-      await Promise.race([Promise.allSettled([...running]), late]);
+      await Promise.race([loop, late]);
       clearTimeout(timer);
     },
   };

@@ -34,6 +34,7 @@ describe('WebhookError', () => {
       INVALID_PAYLOAD: 400,
       RAW_BODY_UNAVAILABLE: 500,
       STORE_UNAVAILABLE: 503,
+      INBOX_UNAVAILABLE: 503,
       HANDLER_FAILED: 500,
     });
   });
