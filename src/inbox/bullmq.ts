@@ -84,15 +84,20 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
 
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const jobId = job.key === undefined ? undefined : jobIdOf(job.key);
-    if (jobId !== undefined && (await queue.getJobState(jobId)) !== 'unknown') return 'duplicate';
-    await queue.add(`${job.provider} ${job.name ?? '(unnamed)'}`, job, {
-      ...(jobId === undefined ? {} : { jobId }),
-      attempts,
-      backoff: { type: 'exponential', delay: backoffMs },
-      removeOnComplete: { age: Math.ceil(keepCompletedMs / 1000) },
-      removeOnFail: false,
-    });
-    return 'queued';
+    // Both go out at once on the queue's one connection (one round trip), the state read first: it sees
+    // the job only if it existed before this add, which is then a no-op. Were the read ever to run
+    // second, a new event would be reported as a duplicate: still a 2xx sent after the job exists.
+    const [before] = await Promise.all([
+      jobId === undefined ? 'unknown' : queue.getJobState(jobId),
+      queue.add(`${job.provider} ${job.name ?? '(unnamed)'}`, job, {
+        ...(jobId === undefined ? {} : { jobId }),
+        attempts,
+        backoff: { type: 'exponential', delay: backoffMs },
+        removeOnComplete: { age: Math.ceil(keepCompletedMs / 1000) },
+        removeOnFail: false,
+      }),
+    ]);
+    return before === 'unknown' ? 'queued' : 'duplicate';
   };
 
   return {
