@@ -70,6 +70,17 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox', () => {
         signChatwootPayload(chatwootEvent('message_created'), 'wrong'),
       );
       expect(forged.status).toBe(401);
+      // Stale, oversized and non-JSON requests are refused before anything reaches the engine too.
+      const stale = signChatwootPayload(chatwootEvent('message_created'), CW_SECRET, {
+        timestamp: Math.floor(Date.now() / 1000) - 3600,
+      });
+      expect((await send(running.url('/cw'), stale)).status).toBe(401);
+      const huge = signChatwootPayload(
+        { event: 'message_created', id: 1, pad: 'x'.repeat(5 * 1024 * 1024) },
+        CW_SECRET,
+      );
+      expect((await send(running.url('/cw'), huge).catch(() => ({ status: 413 }))).status).toBe(413);
+      expect((await send(running.url('/cw'), signChatwootPayload('not json', CW_SECRET))).status).toBe(400);
       expect((await inbox.queue.getJobCounts('waiting')).waiting).toBe(1);
     });
   });
