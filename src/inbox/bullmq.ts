@@ -115,9 +115,16 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
       return true;
     },
     async retryAll() {
-      const count = await queue.getFailedCount();
-      await queue.retryJobs({ state: 'failed' });
-      return count;
+      // Job by job rather than queue.retryJobs(): each gets its attempts back, as retry(id) gives them.
+      let count = 0;
+      for (;;) {
+        const jobs = (await queue.getFailed(0, 99)) as Job<InboxJob>[];
+        if (jobs.length === 0) return count;
+        for (const job of jobs) {
+          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+          count++;
+        }
+      }
     },
     close: () => queue.close(),
   };

@@ -15,6 +15,7 @@ const inbox = createBullMQInbox({
   connection: { host: '127.0.0.1', port: 6379 },
   queueName: process.env.QUEUE ?? 'hookguard-crash',
   backoffMs: 50,
+  attempts: Number(process.env.ATTEMPTS ?? 8),
 });
 const redis = newIoRedis();
 
@@ -30,6 +31,21 @@ const stripe = {
       await new Promise((resolve) => setTimeout(resolve, 50)); // mid-handler
       process.kill(process.pid, 'SIGKILL');
     }
+    // Events the test marked as failing until it declares the dependency healthy again.
+    if (
+      (await redis.sismember(`hg-forever:${run}`, event.id)) === 1 &&
+      (await redis.exists(`hg-healthy:${run}`)) === 0
+    ) {
+      throw new Error('dependency down');
+    }
+    // About one event in five fails its first attempt.
+    if (
+      process.env.FAIL_FIRST === '1' &&
+      event.id.charCodeAt(event.id.length - 1) % 5 === 0 &&
+      (await redis.set(`hg-first:${run}:${event.id}`, '1', 'NX')) === 'OK'
+    ) {
+      throw new Error('flaky dependency');
+    }
     await redis.hincrby(`hg-done:${run}`, event.id, 1);
   },
 };
@@ -37,6 +53,7 @@ const stripe = {
 if (process.env.ROLE === 'worker') {
   inbox.worker({
     stripe,
+    concurrency: Number(process.env.CONCURRENCY ?? 1),
     store: createRedisDedupStore({ client: redis, prefix: `hg-dedup:${run}:` }),
     lockDurationMs: 1000,
     leaseMs: 1500,

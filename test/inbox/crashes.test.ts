@@ -74,3 +74,57 @@ describe.runIf(requireService('Redis', available))('inbox across process deaths'
     expect(await done()).toEqual([1, 1, 1, 1, 1]);
   }, 60_000);
 });
+
+describe.runIf(requireService('Redis', available))('inbox under load across processes', () => {
+  it('4 web processes × 2 workers, 2,000 deliveries of 500 events: each handler succeeds exactly once', async () => {
+    const { run, env, done, inbox } = setup();
+    const redis = newIoRedis();
+    cleanups.push(async () => {
+      await redis.del(`hg-forever:${run}`, `hg-healthy:${run}`);
+      redis.disconnect();
+    });
+    const events = Array.from({ length: 500 }, () => stripeEvent('invoice.paid'));
+    const hopeless = events.slice(0, 5).map((e) => e.id);
+    await redis.sadd(`hg-forever:${run}`, ...hopeless);
+    const procEnv = { ...env, ATTEMPTS: '3', FAIL_FIRST: '1', CONCURRENCY: '8' };
+    const webs = await startWorkers(4, { ...procEnv, ROLE: 'web' }, SCRIPT);
+    const workers = await startWorkers(2, { ...procEnv, ROLE: 'worker' }, SCRIPT);
+    cleanups.push(() => stopWorkers([...webs, ...workers]));
+    // Every event four times, to random web processes, shuffled and 64 at a time: duplicates and copies
+    // arriving concurrently at different processes.
+    const deliveries = events
+      .flatMap((event) => [event, event, event, event])
+      .sort(() => Math.random() - 0.5);
+    const answers = new Map<number, number>();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        for (let i = next++; i < deliveries.length; i = next++) {
+          const web = webs[i % webs.length]!;
+          const signed = signStripePayload(deliveries[i]!, INBOX_SECRET);
+          const { status } = await send(`http://127.0.0.1:${web.port}/stripe`, signed);
+          answers.set(status, (answers.get(status) ?? 0) + 1);
+        }
+      }),
+    );
+    expect([...answers.keys()]).toEqual([200]);
+    await until(async () => {
+      const [failed, finished] = [await inbox.failed(), await done()];
+      return failed.length === 5 && finished.length === 495;
+    }, 60_000);
+    expect((await inbox.failed()).map((f) => f.error)).toEqual(Array(5).fill('dependency down'));
+    await redis.set(`hg-healthy:${run}`, '1');
+    expect(await inbox.retryAll()).toBe(5);
+    await until(async () => {
+      const finished = await done();
+      return finished.length === 500;
+    }, 30_000);
+    await sleep(1000);
+    const counts = await done();
+    expect(counts).toHaveLength(500);
+    expect(counts.every((n) => n === 1)).toBe(true);
+    console.log(
+      `inbox load: 2000 deliveries over 4 web processes, answers ${JSON.stringify(Object.fromEntries(answers))}, 500 events each succeeded once (5 after a retry from the dead letter)`,
+    );
+  }, 120_000);
+});
