@@ -9,7 +9,7 @@ const run = process.env.RUN ?? 'run';
 const pool = newPool();
 const inbox = createPgBossInbox({
   // pg-boss's maintenance looks for expired jobs every second here (default: every 2 minutes).
-  connection: { connectionString: DATABASE_URL, maintenanceIntervalSeconds: 1 } as never,
+  connection: { connectionString: DATABASE_URL, maintenanceIntervalSeconds: 1 },
   queueName: process.env.QUEUE ?? 'hg_crash',
   expireInSeconds: 2,
   backoffMs: 1000,
