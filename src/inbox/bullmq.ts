@@ -6,6 +6,7 @@ import {
   createJobRunner,
   InFlightElsewhere,
   type Inbox,
+  type DeadLetter,
   type FailedInboxJob,
   type InboxJob,
   type InboxWorker,
@@ -39,19 +40,11 @@ export interface BullMQWorkerOptions extends InboxWorkerOptions {
 }
 
 /** The durable inbox on BullMQ, for the web side (`inbox` option) and for workers. */
-export interface BullMQInbox extends Inbox {
+export interface BullMQInbox extends Inbox, DeadLetter {
   /** The BullMQ queue itself (for bull-board, Taskforce.sh or your own tooling). */
   readonly queue: Queue;
   /** Starts a worker that runs the handlers of `options.chatwoot` / `options.stripe` for every job. */
   worker(options: BullMQWorkerOptions): InboxWorker;
-  /** Failed jobs (dead letter), newest first. */
-  failed(limit?: number): Promise<FailedInboxJob[]>;
-  /** Runs a failed job again (its attempts start over); false when there is no such failed job. */
-  retry(id: string): Promise<boolean>;
-  /** Runs every failed job again; resolves with how many. */
-  retryAll(): Promise<number>;
-  /** Closes the queue's connection (workers close on their own). */
-  close(): Promise<void>;
 }
 
 /** The job id for a key: BullMQ refuses ":" and integer-like ids, and keys can be long. */
@@ -186,6 +179,7 @@ function startWorker(
 }
 
 export type {
+  DeadLetter,
   FailedInboxJob,
   Inbox,
   InboxContext,

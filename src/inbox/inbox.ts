@@ -79,6 +79,18 @@ export interface FailedInboxJob {
   failedAt: string | undefined;
 }
 
+/** The dead letter, as both engines' inboxes expose it (and `hookguard inbox` drives it). */
+export interface DeadLetter {
+  /** Failed jobs (their last attempt failed), newest first. */
+  failed(limit?: number): Promise<FailedInboxJob[]>;
+  /** Runs a failed job again; false when there is no such failed job. */
+  retry(id: string): Promise<boolean>;
+  /** Runs every failed job again; resolves with how many. */
+  retryAll(): Promise<number>;
+  /** BullMQ: closes the queue's connection (workers close on their own). pg-boss: stops pg-boss and its workers, waiting for running jobs. */
+  close(): Promise<void>;
+}
+
 /** Thrown by a run whose key another worker holds: the engine retries the job later. */
 export class InFlightElsewhere extends Error {
   constructor() {

@@ -4,6 +4,7 @@ import { withTimeout } from '../stores/with-timeout.js';
 import { positive } from '../util/values.js';
 import {
   createJobRunner,
+  type DeadLetter,
   type FailedInboxJob,
   type Inbox,
   type InboxJob,
@@ -36,16 +37,11 @@ export interface PgBossWorkerOptions extends InboxWorkerOptions {
 }
 
 /** The durable inbox on pg-boss, for the web side (`inbox` option) and for workers. */
-export interface PgBossInbox extends Inbox {
+export interface PgBossInbox extends Inbox, DeadLetter {
   /** The pg-boss instance (its tables in the `pgboss` schema are the dashboard). */
   readonly boss: PgBoss;
   readonly queueName: string;
   worker(options: PgBossWorkerOptions): InboxWorker;
-  failed(limit?: number): Promise<FailedInboxJob[]>;
-  retry(id: string): Promise<boolean>;
-  retryAll(): Promise<number>;
-  /** Stops pg-boss (and its workers), waiting for running jobs. */
-  close(): Promise<void>;
 }
 
 /** A UUID derived from the dedup key: pg-boss inserts with ON CONFLICT DO NOTHING on it. */
@@ -226,6 +222,7 @@ function startWorker(
 }
 
 export type {
+  DeadLetter,
   FailedInboxJob,
   Inbox,
   InboxContext,
