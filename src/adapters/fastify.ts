@@ -27,7 +27,7 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
     );
     // A sender that trickles its body (slowloris) is cut off: Fastify's reader has no time limit of its own.
     // A callback hook, not an async one: it runs for every request, and an async hook costs a promise each.
-    app.addHook('onRequest', (request, reply, done) => {
+    app.addHook('onRequest', (request, _reply, done) => {
       const raw = request.raw;
       if (raw.complete) return done();
       const timer = setTimeout(() => {
@@ -42,8 +42,6 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
       }, readTimeoutMs);
       const stop = () => clearTimeout(timer);
       raw.once('end', stop).once('close', stop);
-      // Answered without reading the body (a GET gets its 405 at once): that answer was the outcome.
-      reply.raw.once('finish', stop);
       done();
     });
     // Fastify refuses a body before our route runs (too large, aborted): answer through the pipeline so
