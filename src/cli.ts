@@ -4,7 +4,8 @@
 // Stripe CLI's trigger, for Chatwoot too; meant for local testing.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { chatwootEvent, signChatwootPayload, signStripePayload, stripeEvent } from './testing/index.js';
+import { CHATWOOT_EVENT_NAMES, chatwootEvent } from './testing/chatwoot-event.js';
+import { signChatwootPayload, signStripePayload, stripeEvent } from './testing/index.js';
 import type { ChatwootEventName } from './types/chatwoot.js';
 
 const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--event <name>] [--file payload.json] [--repeat N]
@@ -41,13 +42,19 @@ export async function main(argv: string[], print: (line: string) => void = conso
         limit: { type: 'string', default: '20' },
         all: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
       },
     });
   } catch (err) {
-    print(`${(err as Error).message}\n${USAGE}`);
+    // One line for what was wrong, then the usage.
+    print(`error: ${(err as Error).message.split('. ')[0]!.replace(/\.$/, '')}\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
+  if (values.version) {
+    print(version());
+    return 0;
+  }
   if (positionals[0] === 'inbox' && !values.help) return inboxCommand(values, positionals.slice(1), print);
   const [command, provider, url] = positionals;
   const secret = values.secret ?? process.env.HOOKGUARD_SECRET;
@@ -69,12 +76,11 @@ export async function main(argv: string[], print: (line: string) => void = conso
     print('--repeat must be a positive integer');
     return 2;
   }
-  const payload: string | object =
-    values.file !== undefined
-      ? readFileSync(values.file, 'utf8')
-      : provider === 'chatwoot'
-        ? chatwootEvent((values.event ?? 'message_created') as ChatwootEventName)
-        : stripeEvent((values.event ?? 'checkout.session.completed') as 'checkout.session.completed');
+  const payload = payloadOf(provider, values.file, values.event);
+  if (typeof payload === 'string' && payload.startsWith('error: ')) {
+    print(payload);
+    return 2;
+  }
   const signed =
     provider === 'chatwoot'
       ? signChatwootPayload(payload, secret, values.legacy ? { scheme: 'legacy-body' } : {})
@@ -87,7 +93,7 @@ export async function main(argv: string[], print: (line: string) => void = conso
       print(`${i}/${repeat} ${response.status} ${body}`);
       if (!response.ok) failures++;
     } catch (err) {
-      print(`${i}/${repeat} error: ${(err as Error).message}`);
+      print(`${i}/${repeat} error: ${unreachable(url, err)}`);
       failures++;
     }
   }
@@ -146,6 +152,70 @@ async function inboxCommand(
   } finally {
     await inbox.close();
   }
+}
+
+/** The payload to send, or a one-line `error: …` saying what to fix. */
+function payloadOf(provider: 'chatwoot' | 'stripe', file: string | undefined, event: string | undefined) {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      return `error: cannot read --file ${file} (${typeof code === 'string' ? code : 'unreadable'}): give the path of a JSON payload.`;
+    }
+    try {
+      JSON.parse(text);
+    } catch {
+      return `error: --file ${file} is not JSON; webhook payloads are JSON objects.`;
+    }
+    return text;
+  }
+  if (provider === 'chatwoot') {
+    const name = event ?? 'message_created';
+    if (!CHATWOOT_EVENT_NAMES.includes(name as ChatwootEventName)) {
+      return `error: unknown Chatwoot event "${name.slice(0, 60)}"; use one of: ${CHATWOOT_EVENT_NAMES.join(', ')}.`;
+    }
+    return chatwootEvent(name as ChatwootEventName);
+  }
+  const type = event ?? 'checkout.session.completed';
+  if (!/^[a-z0-9_]+(\.[a-z0-9_]+)+$/.test(type)) {
+    return `error: "${type.slice(0, 60)}" is not a Stripe event type (like checkout.session.completed or invoice.paid).`;
+  }
+  return stripeEvent(type as 'checkout.session.completed');
+}
+
+/** Why a POST got no answer, in a line that names the address and the likely fix. */
+function unreachable(url: string, err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; address?: unknown; port?: unknown } }).cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  let where: string;
+  try {
+    where = new URL(url).host;
+  } catch {
+    return `"${url}" is not a URL (like http://localhost:3000/webhooks/chatwoot).`;
+  }
+  if (code === 'ECONNREFUSED')
+    return `connection refused by ${where} (ECONNREFUSED): is the server running on that port?`;
+  if (code === 'ENOTFOUND') return `cannot resolve ${where} (ENOTFOUND): check the host name.`;
+  const reason = code ?? (cause as { message?: unknown } | undefined)?.message;
+  return `${typeof reason === 'string' ? reason : err instanceof Error ? err.message : String(err)} while posting to ${where}.`;
+}
+
+/** The package's version, from the package.json next to the built file (or the sources). */
+function version(): string {
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'hookguard' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not there: try the next
+    }
+  }
+  return 'unknown';
 }
 
 /** The engine named on the command line; each is imported only when asked for. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // The command-line sender against a real server: it signs like the provider, so the server verifies,
 // processes once and answers repeats as duplicates.
 import { execFile } from 'node:child_process';
@@ -97,6 +98,70 @@ describe('hookguard send', () => {
       expect(await main(args, (l) => void lines.push(l))).toBe(2);
       expect(lines.join('\n')).toMatch(/usage: hookguard send|--repeat/);
     }
+  });
+
+  it('says in one line what to fix, never a stack trace, and exits non-zero', async () => {
+    const { createServer } = await import('node:net');
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const cases: [string[], RegExp, number][] = [
+      [
+        ['--event', 'bogus_event'],
+        /^error: unknown Chatwoot event "bogus_event"; use one of: message_created, /,
+        2,
+      ],
+      [['--file', '/nonexistent.json'], /^error: cannot read --file \/nonexistent\.json \(ENOENT\)/, 2],
+      [['--bogus'], /^error: Unknown option '--bogus'\nusage: /, 2],
+    ];
+    for (const [extra, expected, code] of cases) {
+      const lines: string[] = [];
+      expect(
+        await main(
+          ['send', 'chatwoot', server.url('/cw'), '--secret', 'cw-cli', ...extra],
+          (l) => void lines.push(l),
+        ),
+      ).toBe(code);
+      expect(lines.join('\n')).toMatch(expected);
+      expect(lines.join('\n')).not.toMatch(/\n\s+at /);
+    }
+    const stripeLines: string[] = [];
+    expect(
+      await main(
+        ['send', 'stripe', server.url('/s'), '--secret', 's', '--event', 'Bogus Event'],
+        (l) => void stripeLines.push(l),
+      ),
+    ).toBe(2);
+    expect(stripeLines).toEqual([
+      'error: "Bogus Event" is not a Stripe event type (like checkout.session.completed or invoice.paid).',
+    ]);
+    const refused: string[] = [];
+    expect(
+      await main(
+        ['send', 'chatwoot', `http://127.0.0.1:${closedPort}/cw`, '--secret', 'x'],
+        (l) => void refused.push(l),
+      ),
+    ).toBe(1);
+    expect(refused).toEqual([
+      `1/1 error: connection refused by 127.0.0.1:${closedPort} (ECONNREFUSED): is the server running on that port?`,
+    ]);
+  });
+
+  it('prints its version and its help, exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-v']) {
+      const lines: string[] = [];
+      expect(await main([flag], (l) => void lines.push(l))).toBe(0);
+      expect(lines).toEqual([version]);
+    }
+    const help: string[] = [];
+    expect(await main(['--help'], (l) => void help.push(l))).toBe(0);
+    expect(help[0]).toMatch(/^usage: hookguard send .*\n\s+hookguard inbox /);
   });
 
   it('runs as a real process', async () => {

@@ -169,5 +169,28 @@ export function chatwootEvent<N extends ChatwootEventName>(
   name: N,
   overrides?: DeepPartial<ChatwootEvent<N>>,
 ): ChatwootEvent<N> {
+  if (!CHATWOOT_EVENT_NAMES.includes(name)) {
+    throw new TypeError(
+      `Unknown Chatwoot event ${JSON.stringify(String(name)).slice(0, 80)}; known: ${CHATWOOT_EVENT_NAMES.join(', ')}.`,
+    );
+  }
   return deepMerge(defaults(name), overrides) as unknown as ChatwootEvent<N>;
 }
+
+/** Every event name {@link chatwootEvent} can build (every name Chatwoot is known to send). */
+export const CHATWOOT_EVENT_NAMES: readonly ChatwootEventName[] = Object.freeze([
+  'message_created',
+  'message_updated',
+  'conversation_created',
+  'conversation_updated',
+  'conversation_status_changed',
+  'conversation_opened',
+  'conversation_resolved',
+  'conversation_typing_on',
+  'conversation_typing_off',
+  'contact_created',
+  'contact_updated',
+  'inbox_created',
+  'inbox_updated',
+  'webwidget_triggered',
+]);
