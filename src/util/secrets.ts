@@ -52,3 +52,33 @@ export function whitespaceHint(secrets: readonly UsableSecret[]): string {
     ? ''
     : ` Secret ${padded.join(', ')} has leading or trailing whitespace: that is usually a copy-paste mistake.`;
 }
+
+/**
+ * What a configured Stripe secret looks like when it is not an endpoint signing secret: an API key
+ * (`sk_`, `rk_`, `pk_`) pasted by mistake, or something without the `whsec_` prefix. Names the secret by its
+ * position only, never by its value.
+ */
+export function stripeSecretHint(secrets: readonly UsableSecret[]): string {
+  const hints: string[] = [];
+  for (const { value, index } of secrets) {
+    const trimmed = value.trim();
+    const which = secrets.length === 1 ? 'The secret' : `Secret #${index + 1}`;
+    const kind = /^(sk|rk|pk)_(live|test)_/.exec(trimmed);
+    if (kind !== null) {
+      const name =
+        kind[1] === 'pk'
+          ? 'a publishable key'
+          : kind[1] === 'rk'
+            ? 'a restricted API key'
+            : 'a secret API key';
+      hints.push(
+        ` ${which} is ${name} (${kind[1]}_${kind[2]}_…), not the endpoint's signing secret: use the whsec_… secret from the webhook endpoint's page in the Dashboard (or the one \`stripe listen\` prints).`,
+      );
+    } else if (!trimmed.startsWith('whsec_')) {
+      hints.push(
+        ` ${which} does not start with whsec_, as every Stripe endpoint signing secret does: copy it from the webhook endpoint's page in the Dashboard (or from \`stripe listen\`).`,
+      );
+    }
+  }
+  return hints.join('');
+}

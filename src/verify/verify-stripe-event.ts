@@ -3,7 +3,7 @@ import type { HeaderSource, RawBody } from '../types/common.js';
 import type { StripeWebhookEvent } from '../types/stripe.js';
 import { parseJsonObject, toBytes } from '../util/bytes.js';
 import { readHeader } from '../util/headers.js';
-import { whitespaceHint } from '../util/secrets.js';
+import { stripeSecretHint, whitespaceHint } from '../util/secrets.js';
 import { digestsEqual, hmacSha256 } from './hmac.js';
 import {
   checkTimestamp,
@@ -66,6 +66,7 @@ export function checkStripeEvent(
     throw new WebhookError(
       'SIGNATURE_MISMATCH',
       `No v1 signature in Stripe-Signature matches the raw body under ${tried}.` +
+        stripeSecretHint(secrets) +
         whitespaceHint(secrets) +
         " Check that the secret is this endpoint's signing secret (whsec_…, each endpoint and each `stripe listen` " +
         'session has its own) and that the body is the raw bytes: a JSON parser that ran first changes them.',
