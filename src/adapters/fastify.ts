@@ -93,6 +93,12 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
 export function chatwootWebhook(
   options: ChatwootWebhookOptions & FastifyRouteOptions,
 ): WithStats<FastifyPluginAsync> {
+  // Passed to app.register itself, Fastify calls this with (app, opts, done): report through done, as a
+  // thrown error would escape Fastify's loader as an uncaught exception.
+  // eslint-disable-next-line prefer-rest-params
+  if (routeMisuse(options, 'chatwootWebhook', arguments[2]) === 'reported') {
+    return undefined as unknown as WithStats<FastifyPluginAsync>; // Fastify ignores it: done has the error
+  }
   const handle = createChatwootHandler(options);
   return withStats(plugin(handle, options.path, resolveBodyLimits(options, 'chatwoot')), handle);
 }
@@ -111,8 +117,40 @@ export function chatwootWebhook(
 export function stripeWebhook(
   options: StripeWebhookOptions & FastifyRouteOptions,
 ): WithStats<FastifyPluginAsync> {
+  // Passed to app.register itself, Fastify calls this with (app, opts, done): report through done, as a
+  // thrown error would escape Fastify's loader as an uncaught exception.
+  // eslint-disable-next-line prefer-rest-params
+  if (routeMisuse(options, 'stripeWebhook', arguments[2]) === 'reported') {
+    return undefined as unknown as WithStats<FastifyPluginAsync>; // Fastify ignores it: done has the error
+  }
   const handle = createStripeHandler(options);
   return withStats(plugin(handle, options.path, resolveBodyLimits(options, 'stripe')), handle);
+}
+
+/**
+ * Catches the two ways JavaScript callers get the plugin wrong, at registration, with the right call:
+ * passing the factory itself to `app.register` (Fastify then calls it with the app; the error goes to
+ * Fastify's `done`), and a missing or relative `path` (Fastify's router would fail later with its
+ * internals). Returns `'reported'` when the error went to `done`, undefined when the options are right.
+ */
+function routeMisuse(options: unknown, factory: string, done: unknown): 'reported' | undefined {
+  const right = `app.register(${factory}({ path: '/webhooks', secret, onEvent }))`;
+  const given = options as { register?: unknown; addHook?: unknown; path?: unknown } | undefined;
+  if (typeof given?.register === 'function' && typeof given.addHook === 'function') {
+    const error = new TypeError(
+      `${factory} is a factory, not the plugin: Fastify passed it the app. Call it with your options: ${right}.`,
+    );
+    if (typeof done !== 'function') throw error;
+    (done as (err: Error) => void)(error);
+    return 'reported';
+  }
+  const path = given?.path;
+  if (typeof path !== 'string' || !path.startsWith('/')) {
+    throw new TypeError(
+      `${factory} needs a path starting with "/" (got ${path === undefined ? 'none' : JSON.stringify(path).slice(0, 60)}): ${right}.`,
+    );
+  }
+  return undefined;
 }
 
 /** Fastify's error code (`FST_ERR_…`), never its message: messages can quote the request's headers. */
