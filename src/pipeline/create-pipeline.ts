@@ -108,7 +108,11 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
       `No ${spec.provider} webhook secret is set: every request will be answered 500 MISSING_SECRET.`,
     );
   }
-  const store = options.store === false ? undefined : (options.store ?? createMemoryDedupStore());
+  // With an inbox nothing is claimed here (the inbox dedupes on the key, its workers claim): no store.
+  const store =
+    options.store === false || options.inbox !== undefined
+      ? undefined
+      : (options.store ?? createMemoryDedupStore());
   const namespace =
     typeof options.namespace === 'string' && options.namespace !== '' ? options.namespace : '';
   if (store !== undefined) noteStoreUser(store, spec.provider, namespace, log);

@@ -117,7 +117,10 @@ export interface WebhookOptions<E> {
   toleranceSeconds?: number;
   /** Clock in milliseconds, for the timestamp check. */
   now?: () => number;
-  /** Where processed events are remembered; default a new in-memory store; `false` turns dedup off. */
+  /**
+   * Where processed events are remembered; default a new in-memory store; `false` turns dedup off. Not
+   * used with an `inbox` (the engine dedupes on the key; give the store to the inbox's workers).
+   */
   store?: DedupStore | false;
   /** How long a completed event is remembered; default 3 days (Stripe retries for up to 3 days). */
   dedupTtlMs?: number;
