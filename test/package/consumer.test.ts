@@ -70,7 +70,7 @@ describe('the packed package', () => {
     ['fastify', 30],
     ['koa', 30],
     ['fetch', 30],
-    ['testing', 10],
+    ['testing', 12],
     ['redis', 6],
     ['postgres', 6],
   ] as const)(
