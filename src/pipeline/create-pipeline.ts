@@ -336,7 +336,8 @@ function refuse<E>(
   const failed = answer.result === 'failed';
   const fields: Record<string, unknown> = { outcome: answer.result, code: error.code, status: answer.status };
   if (failed && error.cause !== undefined) fields.err = describeError(error.cause);
-  (failed ? d.log.error : d.log.warn)(fields, error.message);
+  if (failed) d.log.error(fields, error.message);
+  else d.log.warn(fields, error.message);
   return answerStage(p, d, verdict);
 }
 

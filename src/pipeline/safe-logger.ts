@@ -48,22 +48,50 @@ const CONSOLE_LOGGER: Required<Logger> = {
 };
 
 /**
- * A logger that never throws (a broken logger must not break the answer), has all four levels, and adds
- * `bindings` to every line. `undefined` gives the console logger (warn and error only), `false` silence.
+ * A logger with `bindings` on every line that never throws (a broken logger must not break the answer).
+ * One small object per request: the merged fields are built only when a line is actually written.
+ */
+class BoundLogger implements Required<Logger> {
+  constructor(
+    private readonly target: Logger,
+    private readonly bindings: Record<string, unknown>,
+  ) {}
+
+  debug(obj: Record<string, unknown>, msg?: string): void {
+    this.write('debug', obj, msg);
+  }
+
+  info(obj: Record<string, unknown>, msg?: string): void {
+    this.write('info', obj, msg);
+  }
+
+  warn(obj: Record<string, unknown>, msg?: string): void {
+    this.write('warn', obj, msg);
+  }
+
+  error(obj: Record<string, unknown>, msg?: string): void {
+    this.write('error', obj, msg);
+  }
+
+  private write(level: Level, obj: Record<string, unknown>, msg: string | undefined): void {
+    const method = this.target[level];
+    if (typeof method !== 'function') return;
+    try {
+      method.call(this.target, { ...this.bindings, ...obj }, msg);
+    } catch {
+      // Logging is best effort.
+    }
+  }
+}
+
+/**
+ * The logger every line goes through, with `bindings` added. `undefined` gives the console logger (warn
+ * and error only), `false` silence. Call its methods on it (`log.warn(...)`), as with pino.
  */
 export function safeLogger(
   logger: Logger | false | undefined,
   bindings: Record<string, unknown> = {},
 ): Required<Logger> {
   if (logger === false) return SILENT_LOGGER;
-  const target = logger ?? CONSOLE_LOGGER;
-  const write = (level: Level) => (obj: Record<string, unknown>, msg?: string) => {
-    try {
-      const method = target[level];
-      if (typeof method === 'function') method.call(target, { ...bindings, ...obj }, msg);
-    } catch {
-      // Logging is best effort.
-    }
-  };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+  return new BoundLogger(logger ?? CONSOLE_LOGGER, bindings);
 }
