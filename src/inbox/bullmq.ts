@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { withTimeout } from '../stores/with-timeout.js';
-import { positive } from '../util/values.js';
+import { positive, settleWithin } from '../util/values.js';
 import {
   createJobRunner,
   InFlightElsewhere,
@@ -167,13 +167,7 @@ function startWorker(
   return {
     stats: () => ({ ...runner.counts }),
     async close(timeoutMs = 30_000) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs, 'late');
-      });
-      const ended = await Promise.race([worker.close(), late]);
-      clearTimeout(timer);
-      if (ended === 'late') await worker.close(true);
+      if ((await settleWithin(worker.close(), timeoutMs)) === 'late') await worker.close(true);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
 import { withTimeout } from '../stores/with-timeout.js';
-import { positive } from '../util/values.js';
+import { positive, settleWithin } from '../util/values.js';
 import {
   createJobRunner,
   type DeadLetter,
@@ -211,12 +211,7 @@ function startWorker(
     async close(timeoutMs = 30_000) {
       stopping = true;
       wake?.();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      });
-      await Promise.race([loop, late]);
-      clearTimeout(timer);
+      await settleWithin(loop, timeoutMs);
     },
   };
 }

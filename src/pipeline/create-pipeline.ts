@@ -2,7 +2,7 @@ import type { ClaimResult } from '../dedup/dedup-store.js';
 import { asWebhookError, isClientBodyFault } from '../errors/body-errors.js';
 import type { WebhookErrorCode } from '../errors/webhook-error.js';
 import { createMemoryDedupStore } from '../stores/memory.js';
-import { describeError, isThenable, positive, safeCall } from '../util/values.js';
+import { describeError, isThenable, positive, safeCall, settleWithin } from '../util/values.js';
 import { buildAnswers, type Verdict } from './answers.js';
 import { DEFAULTS, resolveBodyLimits } from './defaults.js';
 import type { Inbox } from '../inbox/inbox.js';
@@ -54,13 +54,7 @@ export function createPipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec
   };
   const close = async (closeOptions: { timeoutMs?: number } = {}): Promise<void> => {
     const timeoutMs = positive(closeOptions.timeoutMs, DEFAULTS.closeTimeoutMs);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<'late'>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs, 'late');
-    });
-    const ended = await Promise.race([Promise.allSettled([...p.running]), deadline]);
-    clearTimeout(timer);
-    if (ended === 'late') {
+    if ((await settleWithin(Promise.allSettled([...p.running]), timeoutMs)) === 'late') {
       p.log.warn(
         { running: p.running.size, timeoutMs },
         'close(): handlers still running at the deadline; their claims expire with their lease',

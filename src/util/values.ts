@@ -39,3 +39,18 @@ export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T
 export function describeError(err: unknown): Record<string, unknown> {
   return err instanceof Error ? { name: err.name, message: err.message } : { value: String(err) };
 }
+
+/** Waits for `work` at most `ms`: `'done'` when it settled in time, else `'late'` (the work goes on). */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<'done' | 'late'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(resolve, ms, 'late');
+  });
+  try {
+    return await Promise.race([work.then(settled, settled), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const settled = (): 'done' => 'done';

@@ -8,9 +8,9 @@ import {
   createMemoryDedupStore,
   createStripeHandler,
   verifyStripeEvent,
-  type ChatwootEventName,
   type DedupStore,
 } from '../../src/index.js';
+import { CHATWOOT_EVENT_NAMES } from '../../src/testing/chatwoot-event.js';
 import {
   chatwootEvent,
   signChatwootPayload,
@@ -21,22 +21,7 @@ import {
 const SECRET = 'cw-provider-rules-secret';
 const STRIPE_SECRET = 'whsec_provider_rules';
 
-const EVERY_EVENT: ChatwootEventName[] = [
-  'message_created',
-  'message_updated',
-  'conversation_created',
-  'conversation_updated',
-  'conversation_status_changed',
-  'conversation_opened',
-  'conversation_resolved',
-  'conversation_typing_on',
-  'conversation_typing_off',
-  'contact_created',
-  'contact_updated',
-  'inbox_created',
-  'inbox_updated',
-  'webwidget_triggered',
-];
+const EVERY_EVENT = CHATWOOT_EVENT_NAMES;
 
 const post = (signed: { body: string; headers: Record<string, string> }) => ({
   method: 'POST',
