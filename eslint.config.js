@@ -18,6 +18,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain build scripts run by Node itself (no tsx at build time).
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { URL: 'readonly', console: 'readonly' } },
+  },
+  {
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': [

@@ -1,7 +1,8 @@
 // `npm run bench`: every comparison in one run, on the built package (what users load), written to
 // bench/RESULTS.md and bench/results.json with the machine at the top. `--smoke` runs tiny counts and
-// writes to the system temp folder instead (CI runs it so the benchmarks cannot rot).
-import { writeFileSync } from 'node:fs';
+// writes to a private temporary directory instead, removed at the end (CI runs it so the benchmarks cannot
+// rot, and two runs on one machine never share files).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,9 @@ import {
 
 const smoke = process.argv.includes('--smoke');
 const time = smoke ? 60 : 1500;
-const outDir = smoke ? tmpdir() : fileURLToPath(new URL('.', import.meta.url));
+const outDir = smoke
+  ? mkdtempSync(join(tmpdir(), 'hookguard-bench-'))
+  : fileURLToPath(new URL('.', import.meta.url));
 
 interface Target {
   target: string;
@@ -168,4 +171,9 @@ writeFileSync(
   join(outDir, 'results.json'),
   `${JSON.stringify({ machine, targets, verify: verifyRows, pipeline, memory: { rows: memoryRows, bytesPerEntry, flood }, http }, null, 2)}\n`,
 );
-console.log(`written to ${join(outDir, 'RESULTS.md')} and results.json`);
+if (smoke) {
+  rmSync(outDir, { recursive: true, force: true });
+  console.log('smoke run: results written to a private temporary directory and removed');
+} else {
+  console.log(`written to ${join(outDir, 'RESULTS.md')} and results.json`);
+}

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = resolve(import.meta.dirname, '../..');
 let project = '';
+let tarball = '';
 
 function node(args: string[]): string {
   return execFileSync(process.execPath, args, { cwd: project, encoding: 'utf8' }).trim();
@@ -21,12 +22,28 @@ beforeAll(() => {
     cwd: repo,
     encoding: 'utf8',
   });
-  const tarball = packed.trim().split('\n').pop()!;
-  mkdirSync(join(project, 'node_modules'));
-  execFileSync('tar', ['-xzf', join(project, tarball), '-C', join(project, 'node_modules')]);
-  renameSync(join(project, 'node_modules/package'), join(project, 'node_modules/hookguard'));
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  tarball = join(project, packed.trim().split('\n').pop()!);
+  install(project);
 }, 120_000);
+
+/** Unpacks the tarball as `node_modules/hookguard` of `dir`, as `npm install <tarball>` would. */
+function install(dir: string): void {
+  mkdirSync(join(dir, 'node_modules'));
+  execFileSync('tar', ['-xzf', tarball, '-C', join(dir, 'node_modules')]);
+  renameSync(join(dir, 'node_modules/package'), join(dir, 'node_modules/hookguard'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+}
+
+function tsc(dir: string, config: string): string {
+  try {
+    return execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', config], {
+      cwd: dir,
+      encoding: 'utf8',
+    }).trim();
+  } catch (err) {
+    return String((err as { stdout?: string }).stdout ?? err);
+  }
+}
 
 afterAll(() => {
   if (project) rmSync(project, { recursive: true, force: true });
@@ -185,14 +202,63 @@ describe('the packed package', () => {
        export { code, status, id };
       `,
     );
-    const tsc = join(repo, 'node_modules/typescript/bin/tsc');
-    const result = (() => {
-      try {
-        return node([tsc, '-p', `tsconfig.${resolution}.json`]);
-      } catch (err) {
-        return String((err as { stdout?: string }).stdout ?? err);
-      }
-    })();
-    expect(result).toBe('');
+    expect(tsc(project, `tsconfig.${resolution}.json`)).toBe('');
   });
+
+  it.each(['node16', 'bundler', 'node10'])(
+    'type-checks a Chatwoot-only project without stripe installed (strict, no skipLibCheck) under %s resolution',
+    (resolution) => {
+      // Its own directory: the other cases link stripe into the shared one.
+      const dir = mkdtempSync(join(tmpdir(), 'hookguard-no-stripe-'));
+      try {
+        install(dir);
+        for (const dep of ['@types', 'express', 'koa', 'fastify']) {
+          symlinkSync(join(repo, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
+        }
+        const module = resolution === 'node16' ? 'node16' : resolution === 'bundler' ? 'esnext' : 'commonjs';
+        writeFileSync(
+          join(dir, 'tsconfig.json'),
+          JSON.stringify({
+            compilerOptions: {
+              strict: true,
+              noEmit: true,
+              skipLibCheck: false,
+              noUncheckedSideEffectImports: true,
+              module,
+              moduleResolution: resolution,
+              target: 'es2022',
+              types: ['node'],
+              esModuleInterop: true,
+            },
+            files: ['bot.ts'],
+          }),
+        );
+        writeFileSync(
+          join(dir, 'bot.ts'),
+          `import express from 'express';
+           import { createMemoryDedupStore, verifyChatwootSignature, type ChatwootEvent } from 'hookguard';
+           import { chatwootWebhook } from 'hookguard/express';
+           import { chatwootWebhook as forFetch } from 'hookguard/fetch';
+           import { chatwootWebhook as forKoa } from 'hookguard/koa';
+           import { chatwootWebhook as forFastify } from 'hookguard/fastify';
+           import { chatwootEvent, signChatwootPayload } from 'hookguard/testing';
+           const app = express();
+           app.post('/cw', chatwootWebhook({
+             secret: 'k',
+             store: createMemoryDedupStore(),
+             onEvent: (event: ChatwootEvent) => {
+               if (event.event === 'message_created') console.log(event.content?.length);
+             },
+           }));
+           const signed = signChatwootPayload(chatwootEvent('message_created'), 'k');
+           const index: number = verifyChatwootSignature(signed.body, signed.headers, { secret: 'k' }).secretIndex;
+           export { index, forFetch, forKoa, forFastify };
+          `,
+        );
+        expect(tsc(dir, 'tsconfig.json')).toBe('');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
