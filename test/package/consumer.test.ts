@@ -87,7 +87,7 @@ describe('the packed package', () => {
     ['fastify', 30],
     ['koa', 30],
     ['fetch', 30],
-    ['testing', 12],
+    ['testing', 24],
     ['redis', 6],
     ['postgres', 6],
   ] as const)(
