@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookHandler } from '../pipeline/types.js';
@@ -72,6 +72,7 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
         headers: request.headers,
         // Fastify skips parsing when a request has no body.
         body: Buffer.isBuffer(body) ? body : Buffer.alloc(0),
+        req: request,
       });
       return reply.code(answer.status).headers(answer.headers).send(answer.body);
     });
@@ -90,8 +91,8 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
  * await app.register(chatwootWebhook({ path: '/cw', secret: process.env.CW_HMAC_SECRET, onEvent }));
  * ```
  */
-export function chatwootWebhook(
-  options: ChatwootWebhookOptions & FastifyRouteOptions,
+export function chatwootWebhook<R extends FastifyRequest = FastifyRequest>(
+  options: ChatwootWebhookOptions<R> & FastifyRouteOptions,
 ): WithStats<FastifyPluginAsync> {
   // Passed to app.register itself, Fastify calls this with (app, opts, done): report through done, as a
   // thrown error would escape Fastify's loader as an uncaught exception.
@@ -114,8 +115,8 @@ export function chatwootWebhook(
  * await app.register(stripeWebhook({ path: '/webhook/payments', secret: process.env.STRIPE_WEBHOOK_SECRET, onEvent }));
  * ```
  */
-export function stripeWebhook(
-  options: StripeWebhookOptions & FastifyRouteOptions,
+export function stripeWebhook<R extends FastifyRequest = FastifyRequest>(
+  options: StripeWebhookOptions<R> & FastifyRouteOptions,
 ): WithStats<FastifyPluginAsync> {
   // Passed to app.register itself, Fastify calls this with (app, opts, done): report through done, as a
   // thrown error would escape Fastify's loader as an uncaught exception.

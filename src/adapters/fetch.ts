@@ -15,6 +15,7 @@ function route(handle: WebhookHandler): FetchWebhookHandler {
       method: request.method,
       headers: request.headers,
       body: (maxBytes, timeoutMs) => readWebBody(request, maxBytes, timeoutMs),
+      req: request,
     });
     return new Response(answer.body, { status: answer.status, headers: answer.headers });
   };
@@ -30,7 +31,7 @@ function route(handle: WebhookHandler): FetchWebhookHandler {
  * export const POST = chatwootWebhook({ secret: process.env.CW_HMAC_SECRET, onEvent });
  * ```
  */
-export function chatwootWebhook(options: ChatwootWebhookOptions): WithStats<FetchWebhookHandler> {
+export function chatwootWebhook(options: ChatwootWebhookOptions<Request>): WithStats<FetchWebhookHandler> {
   const handle = createChatwootHandler(options);
   return withStats(route(handle), handle);
 }
@@ -45,7 +46,7 @@ export function chatwootWebhook(options: ChatwootWebhookOptions): WithStats<Fetc
  * export const POST = stripeWebhook({ secret: process.env.STRIPE_WEBHOOK_SECRET, on: { 'invoice.paid': onPaid } });
  * ```
  */
-export function stripeWebhook(options: StripeWebhookOptions): WithStats<FetchWebhookHandler> {
+export function stripeWebhook(options: StripeWebhookOptions<Request>): WithStats<FetchWebhookHandler> {
   const handle = createStripeHandler(options);
   return withStats(route(handle), handle);
 }

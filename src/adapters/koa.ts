@@ -7,6 +7,8 @@ import { withStats, type WithStats } from './with-stats.js';
 
 /**
  * The parts of a Koa 2 / 3 context the middleware uses (typed structurally, so hookguard never loads Koa).
+ * Handlers get the whole context as `ctx.req`; for Koa's own type, name it:
+ * `chatwootWebhook<Koa.Context>({ ... })`.
  */
 export interface KoaContextLike {
   method: string;
@@ -18,12 +20,19 @@ export interface KoaContextLike {
   status: number;
   body: unknown;
   set(fields: Record<string, string>): void;
+  /** Route parameters, when a router (`@koa/router`) set them: `ctx.params.account`. */
+  params?: Record<string, string>;
+  /** What earlier middleware left for later ones (a tenant, a user). */
+  state?: Record<string, unknown>;
 }
 
 /**
  * A Koa middleware.
  */
-export type KoaWebhookMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>;
+export type KoaWebhookMiddleware<R extends KoaContextLike = KoaContextLike> = (
+  ctx: R,
+  next: () => Promise<unknown>,
+) => Promise<void>;
 
 /**
  * Where the middleware answers.
@@ -36,7 +45,10 @@ export interface KoaRouteOptions {
 const FIX =
   'Mount hookguard before the body parser, or use @koa/bodyparser (it keeps ctx.request.rawBody) or koa-body with includeUnparsed: true.';
 
-function middleware(handle: WebhookHandler, path: string | undefined): KoaWebhookMiddleware {
+function middleware<R extends KoaContextLike>(
+  handle: WebhookHandler,
+  path: string | undefined,
+): KoaWebhookMiddleware<R> {
   return async (ctx, next) => {
     if (path !== undefined && ctx.path !== path) {
       await next();
@@ -52,6 +64,7 @@ function middleware(handle: WebhookHandler, path: string | undefined): KoaWebhoo
       method: ctx.method,
       headers: ctx.headers,
       body: body ?? ((maxBytes, timeoutMs) => readNodeBody(ctx.req, maxBytes, timeoutMs, FIX)),
+      req: ctx,
     });
     closeAfterAnswer(answer, ctx.res, ctx.req.socket);
     ctx.status = answer.status;
@@ -72,11 +85,11 @@ function middleware(handle: WebhookHandler, path: string | undefined): KoaWebhoo
  * app.use(chatwootWebhook({ path: '/cw', secret: process.env.CW_HMAC_SECRET, onEvent }));
  * ```
  */
-export function chatwootWebhook(
-  options: ChatwootWebhookOptions & KoaRouteOptions,
-): WithStats<KoaWebhookMiddleware> {
+export function chatwootWebhook<R extends KoaContextLike = KoaContextLike>(
+  options: ChatwootWebhookOptions<R> & KoaRouteOptions,
+): WithStats<KoaWebhookMiddleware<R>> {
   const handle = createChatwootHandler(options);
-  return withStats(middleware(handle, options.path), handle);
+  return withStats(middleware<R>(handle, options.path), handle);
 }
 
 /**
@@ -90,9 +103,9 @@ export function chatwootWebhook(
  * app.use(stripeWebhook({ path: '/webhook/payments', secret: process.env.STRIPE_WEBHOOK_SECRET, onEvent }));
  * ```
  */
-export function stripeWebhook(
-  options: StripeWebhookOptions & KoaRouteOptions,
-): WithStats<KoaWebhookMiddleware> {
+export function stripeWebhook<R extends KoaContextLike = KoaContextLike>(
+  options: StripeWebhookOptions<R> & KoaRouteOptions,
+): WithStats<KoaWebhookMiddleware<R>> {
   const handle = createStripeHandler(options);
-  return withStats(middleware(handle, options.path), handle);
+  return withStats(middleware<R>(handle, options.path), handle);
 }

@@ -152,6 +152,7 @@ export function createJobRunner(options: InboxWorkerOptions): JobRunner {
       headers: {},
       log,
       attempt,
+      req: undefined,
     };
     try {
       const result = handler(job.event, ctx);

@@ -14,18 +14,18 @@ import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js'
 /**
  * One handler per Chatwoot event name, each typed with that event's payload.
  */
-export type ChatwootHandlers = {
-  [N in ChatwootEventName]?: (event: ChatwootEvent<N>, ctx: WebhookContext) => unknown;
+export type ChatwootHandlers<R = unknown> = {
+  [N in ChatwootEventName]?: (event: ChatwootEvent<N>, ctx: WebhookContext<R>) => unknown;
 };
 
 /**
  * Options for {@link createChatwootHandler} and the Chatwoot adapters.
  */
-export interface ChatwootWebhookOptions extends WebhookOptions<ChatwootEvent> {
+export interface ChatwootWebhookOptions<R = unknown> extends WebhookOptions<ChatwootEvent, R> {
   /** Signature scheme; default `'chatwoot'` (see {@link verifyChatwootSignature}). */
   scheme?: 'chatwoot' | 'legacy-body';
   /** Handlers by event name; events without one go to `onEvent`, or are acknowledged and ignored. */
-  on?: ChatwootHandlers;
+  on?: ChatwootHandlers<R>;
   /**
    * Events to acknowledge without processing. Default: `message_created` / `message_updated` that are not
    * `incoming` or are `private`, so a bot never answers its own (or an agent's) messages in a loop.
@@ -65,8 +65,10 @@ export function ignoreNonIncomingMessages(event: ChatwootEvent): boolean {
  * const res = await handle({ method: 'POST', headers: req.headers, body: rawBody });
  * ```
  */
-export function createChatwootHandler(options: ChatwootWebhookOptions): WebhookHandler {
-  return createPipeline<ChatwootEvent>(options, chatwootSpec(options));
+export function createChatwootHandler<R = unknown>(options: ChatwootWebhookOptions<R>): WebhookHandler {
+  // The pipeline hands each handler the `req` its request carried: of type R when an adapter built it.
+  const own = options as ChatwootWebhookOptions;
+  return createPipeline<ChatwootEvent>(own, chatwootSpec(own));
 }
 
 /** How the pipeline (and an inbox worker) reads Chatwoot requests and routes their events. */

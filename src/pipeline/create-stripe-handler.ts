@@ -14,18 +14,21 @@ import type { WebhookContext, WebhookHandler, WebhookOptions } from './types.js'
  * `on['checkout.session.completed']` gets a `Stripe.Checkout.Session` in `data.object`). Thin event types
  * (`v1.…`, `v2.…`) receive a {@link StripeThinEvent}.
  */
-export type StripeHandlers = {
-  [T in Stripe.Event['type']]?: (event: Extract<Stripe.Event, { type: T }>, ctx: WebhookContext) => unknown;
+export type StripeHandlers<R = unknown> = {
+  [T in Stripe.Event['type']]?: (
+    event: Extract<Stripe.Event, { type: T }>,
+    ctx: WebhookContext<R>,
+  ) => unknown;
 } & {
-  [T in StripeThinEvent['type']]?: (event: StripeThinEvent, ctx: WebhookContext) => unknown;
+  [T in StripeThinEvent['type']]?: (event: StripeThinEvent, ctx: WebhookContext<R>) => unknown;
 };
 
 /**
  * Options for {@link createStripeHandler} and the Stripe adapters.
  */
-export interface StripeWebhookOptions extends WebhookOptions<StripeWebhookEvent> {
+export interface StripeWebhookOptions<R = unknown> extends WebhookOptions<StripeWebhookEvent, R> {
   /** Handlers by event type; events without one go to `onEvent`, or are acknowledged and ignored. */
-  on?: StripeHandlers;
+  on?: StripeHandlers<R>;
 }
 
 /**
@@ -39,8 +42,10 @@ export interface StripeWebhookOptions extends WebhookOptions<StripeWebhookEvent>
  * const res = await handle({ method: 'POST', headers: req.headers, body: rawBody });
  * ```
  */
-export function createStripeHandler(options: StripeWebhookOptions): WebhookHandler {
-  return createPipeline<StripeWebhookEvent>(options, stripeSpec(options));
+export function createStripeHandler<R = unknown>(options: StripeWebhookOptions<R>): WebhookHandler {
+  // The pipeline hands each handler the `req` its request carried: of type R when an adapter built it.
+  const own = options as StripeWebhookOptions;
+  return createPipeline<StripeWebhookEvent>(own, stripeSpec(own));
 }
 
 /** How the pipeline (and an inbox worker) reads Stripe requests and routes their events. */

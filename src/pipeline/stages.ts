@@ -125,6 +125,7 @@ export function keyStage<E>(p: Pipeline<E>, d: Delivery<E>): void {
     deliveryId: d.deliveryId,
     headers,
     log: p.log,
+    req: d.req.req,
   };
   const { dedupKey } = options;
   let own: string | undefined;

@@ -27,6 +27,8 @@ export interface WebhookRequest {
   method: string;
   headers: HeaderSource;
   body: RawBody | BodyReader | undefined;
+  /** Your framework's request object, handed to handlers as `ctx.req` (adapters set it). */
+  req?: unknown;
 }
 
 /**
@@ -49,9 +51,11 @@ export type WebhookResponseCode = WebhookErrorCode | 'METHOD_NOT_ALLOWED' | 'IN_
 export type Provider = 'chatwoot' | 'stripe';
 
 /**
- * Handed to your handlers with the event.
+ * Handed to your handlers with the event. `R` is the type of `req`: what the adapter was given (Express
+ * `req`, Fastify `request`, Koa `ctx`, Fetch `Request`); `unknown` for {@link createChatwootHandler} /
+ * {@link createStripeHandler} called directly, where it is whatever you passed as the request's `req`.
  */
-export interface WebhookContext {
+export interface WebhookContext<R = unknown> {
   provider: Provider;
   /** The dedup key of this delivery, when it has one. */
   key: string | undefined;
@@ -60,6 +64,11 @@ export interface WebhookContext {
   headers: HeaderSource;
   /** The configured logger, with provider, event, key and delivery id added to every line. */
   log: Logger;
+  /**
+   * The framework's request this event came in on, for route parameters (`/cw/:account`), a tenant looked
+   * up by middleware, or the URL. Undefined in an inbox worker: the event is processed later, elsewhere.
+   */
+  req: R;
 }
 
 /**
@@ -108,7 +117,7 @@ export interface WebhookHandler {
 /**
  * Options shared by {@link createChatwootHandler}, {@link createStripeHandler} and every adapter.
  */
-export interface WebhookOptions<E> {
+export interface WebhookOptions<E, R = unknown> {
   /** Signing secret(s). Undefined or blank without `allowUnsigned` answers 500 `MISSING_SECRET` to every request. */
   secret: string | readonly string[] | undefined;
   /** Accept unsigned requests when no secret is set (local development only). Default false. */
@@ -133,9 +142,9 @@ export interface WebhookOptions<E> {
   /** Answer 202 once the handler has run this long and keep processing (Chatwoot gives up after 5 s). */
   ackAfterMs?: number;
   /** Your own dedup key; default the provider's (`chatwootDedupKey`, `stripeDedupKey`). */
-  dedupKey?: (event: E, ctx: WebhookContext) => string | undefined;
+  dedupKey?: (event: E, ctx: WebhookContext<R>) => string | undefined;
   /** Called for every event that has no handler in `on`. */
-  onEvent?: (event: E, ctx: WebhookContext) => unknown;
+  onEvent?: (event: E, ctx: WebhookContext<R>) => unknown;
   /**
    * Where log lines go (pino, console and most loggers fit). Default: warnings and errors are printed to
    * the console, one line each and never a payload; debug and info are dropped. `false` silences it.
