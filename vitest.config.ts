@@ -16,7 +16,8 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    // examples/recipes holds a test file too: how to test your own handler, run as part of the suite.
+    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 30_000,
     // hookguard's default logger prints warnings and errors; the suite provokes hundreds on purpose. Tests
     // that check those lines spy on the console, which sees them before this filter.

@@ -1,0 +1,146 @@
+// The recipes in examples/recipes run here as a reader would use them: real servers, real HTTP, Stripe
+// signatures from the official stripe package. (chatwoot-reply.ts is exercised by its own test file,
+// examples/recipes/testing-your-handler.test.ts.)
+import Stripe from 'stripe';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { chatwootEvent, signChatwootPayload, stripeEvent } from '../src/testing/index.js';
+import { createApp as createAfter } from '../examples/recipes/migrate-from-construct-event/after.js';
+import { createApp as createBefore } from '../examples/recipes/migrate-from-construct-event/before.js';
+import { listening, serveFetch, type Running } from './helpers/servers.js';
+
+const CW = 'recipe-cw-secret';
+const WH = 'whsec_recipe';
+const stripe = new Stripe('sk_test_unused');
+let running: Running | undefined;
+let closeApp: (() => Promise<unknown>) | undefined;
+
+afterEach(async () => {
+  await running?.close();
+  await closeApp?.();
+  running = undefined;
+  closeApp = undefined;
+  vi.restoreAllMocks();
+});
+
+function stripeDelivery(event: object, secret = WH): { body: string; headers: Record<string, string> } {
+  const body = JSON.stringify(event);
+  const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret });
+  return { body, headers: { 'content-type': 'application/json', 'stripe-signature': header } };
+}
+
+async function post(path: string, signed: { body: string; headers: Record<string, string> }) {
+  const res = await fetch(running!.url(path), { method: 'POST', headers: signed.headers, body: signed.body });
+  const text = await res.text();
+  return { status: res.status, text };
+}
+
+describe('Next.js App Router routes (examples/recipes/nextjs)', () => {
+  let routes: Map<string, (request: Request) => Promise<Response>>;
+  beforeAll(async () => {
+    // Next.js loads route modules with the environment already set.
+    vi.stubEnv('CW_HMAC_SECRET', CW);
+    vi.stubEnv('STRIPE_WEBHOOK_SECRET', WH);
+    const chatwoot = await import('../examples/recipes/nextjs/app/api/webhooks/chatwoot/route.js');
+    const stripeRoute = await import('../examples/recipes/nextjs/app/api/webhooks/stripe/route.js');
+    vi.unstubAllEnvs();
+    expect([chatwoot.runtime, stripeRoute.runtime]).toEqual(['nodejs', 'nodejs']);
+    routes = new Map([
+      ['/api/webhooks/chatwoot', chatwoot.POST],
+      ['/api/webhooks/stripe', stripeRoute.POST],
+    ]);
+  });
+
+  function serve(): Promise<Running> {
+    // As Next.js calls a route handler: the exported POST gets the Request for its path.
+    return listening(
+      serveFetch(async (request) => {
+        const handler = routes.get(new URL(request.url).pathname);
+        return handler ? handler(request) : new Response(null, { status: 404 });
+      }),
+    );
+  }
+
+  it('processes a Chatwoot message once and refuses a forged one', async () => {
+    running = await serve();
+    const logs = vi.spyOn(console, 'info');
+    const signed = signChatwootPayload(chatwootEvent('message_created'), CW);
+    expect((await post('/api/webhooks/chatwoot', signed)).text).toBe('{"ok":true}');
+    expect((await post('/api/webhooks/chatwoot', signed)).text).toBe('{"ok":true,"duplicate":true}');
+    const forged = signChatwootPayload(chatwootEvent('message_created'), 'wrong');
+    expect((await post('/api/webhooks/chatwoot', forged)).status).toBe(401);
+    expect(logs).not.toHaveBeenCalled(); // the default logger prints warnings and errors only
+  });
+
+  it('processes a Stripe event signed by the stripe package once', async () => {
+    running = await serve();
+    const signed = stripeDelivery(stripeEvent('checkout.session.completed'));
+    expect(await post('/api/webhooks/stripe', signed)).toEqual({ status: 200, text: '{"ok":true}' });
+    expect((await post('/api/webhooks/stripe', signed)).text).toBe('{"ok":true,"duplicate":true}');
+  });
+});
+
+describe('NestJS (examples/recipes/nestjs.ts)', () => {
+  async function start(rawBody: boolean, seen: string[] = []): Promise<void> {
+    const { createNestApp } = await import('../examples/recipes/nestjs.js');
+    const app = await createNestApp({ chatwoot: CW, stripe: WH }, { rawBody, seen });
+    await app.listen(0, '127.0.0.1');
+    closeApp = () => app.close();
+    running = await listening(app.getHttpServer());
+  }
+
+  it('verifies with the raw body Nest kept, and processes each event once', async () => {
+    const seen: string[] = [];
+    await start(true, seen);
+    const message = chatwootEvent('message_created');
+    const signed = signChatwootPayload(message, CW);
+    expect((await post('/webhooks/chatwoot', signed)).text).toBe('{"ok":true}');
+    expect((await post('/webhooks/chatwoot', signed)).text).toBe('{"ok":true,"duplicate":true}');
+    const session = stripeEvent('checkout.session.completed');
+    expect((await post('/webhooks/stripe', stripeDelivery(session))).status).toBe(200);
+    expect(seen).toEqual([`chatwoot ${message.id}`, `stripe ${session.id}`]);
+  });
+
+  it('takes a 1.5 MB Chatwoot message (Nest alone refuses bodies over 100 KB)', async () => {
+    await start(true);
+    const big = signChatwootPayload(chatwootEvent('message_created', { content: 'x'.repeat(1_500_000) }), CW);
+    expect(await post('/webhooks/chatwoot', big)).toEqual({ status: 200, text: '{"ok":true}' });
+  });
+
+  it('without rawBody: true answers 500 RAW_BODY_UNAVAILABLE and logs the fix', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    await start(false);
+    const signed = signChatwootPayload(chatwootEvent('message_created'), CW);
+    expect(await post('/webhooks/chatwoot', signed)).toEqual({
+      status: 500,
+      text: '{"error":{"code":"RAW_BODY_UNAVAILABLE"}}',
+    });
+    expect(String(errors.mock.calls[0]?.[0])).toMatch(/rawBody/);
+  });
+});
+
+describe('migrating from constructEvent + express.raw (examples/recipes/migrate-from-construct-event)', () => {
+  it.each(['before', 'after'] as const)(
+    '%s: accepts what Stripe signs and refuses a bad signature',
+    async (which) => {
+      const createApp = which === 'before' ? createBefore : createAfter;
+      const fulfilled: string[] = [];
+      running = await listening(createApp(WH, (s) => void fulfilled.push(s.id)).listen(0, '127.0.0.1'));
+      const event = stripeEvent('checkout.session.completed');
+      const signed = stripeDelivery(event);
+      const first = await post('/webhook/payments', signed);
+      const retry = await post('/webhook/payments', signed);
+      const forged = await post('/webhook/payments', stripeDelivery(event, 'whsec_wrong'));
+      expect([first.status, retry.status]).toEqual([200, 200]);
+      if (which === 'before') {
+        // The retry fulfils the order a second time, and the refusal echoes the verification error.
+        expect(fulfilled).toEqual([event.data.object.id, event.data.object.id]);
+        expect(forged.status).toBe(400);
+        expect(forged.text).toMatch(/^Webhook Error: /);
+      } else {
+        expect(fulfilled).toEqual([event.data.object.id]);
+        expect(retry.text).toBe('{"ok":true,"duplicate":true}');
+        expect(forged).toEqual({ status: 401, text: '{"error":{"code":"SIGNATURE_MISMATCH"}}' });
+      }
+    },
+  );
+});
