@@ -15,6 +15,9 @@ export default defineConfig({
     bullmq: 'src/inbox/bullmq.ts',
     'pg-boss': 'src/inbox/pg-boss.ts',
     cli: 'src/cli.ts',
+    // The runtime primitives, loaded through package.json "imports" (#platform) by runtime condition.
+    'platform-node': 'src/platform/node.ts',
+    'platform-web': 'src/platform/web.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -24,5 +27,5 @@ export default defineConfig({
   treeshake: true,
   target: 'node20',
   platform: 'node',
-  external: ['stripe', 'express', 'fastify', 'koa', 'ioredis', 'redis', 'pg', 'bullmq', 'pg-boss'],
+  external: ['#platform', 'stripe', 'express', 'fastify', 'koa', 'ioredis', 'redis', 'pg', 'bullmq', 'pg-boss'],
 });

@@ -8,6 +8,8 @@ export default defineConfig({
     // Examples and README snippets import the package by name; tests run them against the sources
     // (the same mapping as tsconfig.json "paths", which tsx uses for `npm run demo`).
     alias: [
+      // The runtime primitives: Node's, as package.json "imports" picks them under Node.
+      { find: /^#platform$/, replacement: src('platform/node.ts') },
       { find: /^hookguard\/testing$/, replacement: src('testing/index.ts') },
       { find: /^hookguard\/(express|fastify|koa|fetch)$/, replacement: src('adapters/$1.ts') },
       { find: /^hookguard\/(redis|postgres)$/, replacement: src('stores/$1.ts') },

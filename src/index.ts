@@ -3,9 +3,9 @@ export type { WebhookErrorCode } from './errors/webhook-error.js';
 
 export type { RawBody, HeaderSource } from './types/common.js';
 
-export { verifyChatwootSignature } from './verify/verify-chatwoot-signature.js';
+export { verifyChatwootSignature, verifyChatwootSignatureAsync } from './verify/verify-chatwoot-signature.js';
 export type { ChatwootVerifyOptions, ChatwootVerification } from './verify/verify-chatwoot-signature.js';
-export { verifyStripeEvent } from './verify/verify-stripe-event.js';
+export { verifyStripeEvent, verifyStripeEventAsync } from './verify/verify-stripe-event.js';
 export { DEFAULT_TOLERANCE_SECONDS } from './verify/verify-options.js';
 export type { VerifyOptions } from './verify/verify-options.js';
 

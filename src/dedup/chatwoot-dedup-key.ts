@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { P, syncOnly, andThen, type Maybe } from '../platform/index.js';
 import type { HeaderSource } from '../types/common.js';
 import { field, idOf } from '../util/values.js';
 import { boundedKey } from './bounded-key.js';
@@ -25,6 +25,11 @@ import { boundedKey } from './bounded-key.js';
  * ```
  */
 export function chatwootDedupKey(payload: unknown, _headers?: HeaderSource): string | undefined {
+  return syncOnly(chatwootKey(payload), 'chatwootDedupKey', 'the pipeline (hookguard/fetch)');
+}
+
+/** {@link chatwootDedupKey} on every runtime: a promise where hashing is asynchronous (Web Crypto). */
+export function chatwootKey(payload: unknown): Maybe<string | undefined> {
   if (typeof payload !== 'object' || payload === null) return undefined;
   const event = field(payload, 'event');
   if (event === 'message_created') {
@@ -42,7 +47,7 @@ export function chatwootDedupKey(payload: unknown, _headers?: HeaderSource): str
 }
 
 /** Conversation ids are per-account display numbers: with the account, or with the (global) inbox id. */
-function conversationKey(payload: object): string | undefined {
+function conversationKey(payload: object): Maybe<string> | undefined {
   const conversationId = idOf(field(payload, 'id'));
   if (conversationId === undefined) return undefined;
   const account = accountOf(payload);
@@ -57,16 +62,17 @@ function conversationKey(payload: object): string | undefined {
  * A fingerprint of the whole payload. JSON.stringify of a parsed body is deterministic, so a retry or a
  * replay of the same bytes gives the same key.
  */
-function contentKey(payload: object, event: unknown): string | undefined {
+function contentKey(payload: object, event: unknown): Maybe<string> | undefined {
   let text: string;
   try {
     text = JSON.stringify(payload);
   } catch {
     return undefined; // not from a JSON body (a cycle, a BigInt): nothing stable to key on
   }
-  const digest = createHash('sha256').update(text).digest('base64url');
   const name = typeof event === 'string' ? event : '_';
-  return boundedKey('chatwoot', [accountOf(payload) ?? '_', name, `content-${digest}`]);
+  return andThen(P.sha256Base64url(text), (digest) =>
+    boundedKey('chatwoot', [accountOf(payload) ?? '_', name, `content-${digest}`]),
+  );
 }
 
 /**

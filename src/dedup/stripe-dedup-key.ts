@@ -1,4 +1,5 @@
 import { field, idOf } from '../util/values.js';
+import { syncOnly, type Maybe } from '../platform/index.js';
 import { boundedKey } from './bounded-key.js';
 
 /**
@@ -17,6 +18,15 @@ export function stripeDedupKey(event: {
   object?: unknown;
   snapshot_event?: unknown;
 }): string | undefined {
+  return syncOnly(stripeKey(event), 'stripeDedupKey', 'the pipeline (hookguard/fetch)');
+}
+
+/** {@link stripeDedupKey} on every runtime: a promise only where a long id is hashed with Web Crypto. */
+export function stripeKey(event: {
+  id?: unknown;
+  object?: unknown;
+  snapshot_event?: unknown;
+}): Maybe<string | undefined> {
   const snapshot =
     field(event, 'object') === 'v2.core.event' ? idOf(field(event, 'snapshot_event')) : undefined;
   const id = snapshot ?? idOf(field(event, 'id'));

@@ -1,4 +1,5 @@
-import { chatwootDedupKey } from '../dedup/chatwoot-dedup-key.js';
+import { chatwootKey } from '../dedup/chatwoot-dedup-key.js';
+import { andThen } from '../platform/index.js';
 import { field } from '../util/values.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { describeChatwootEvent } from '../text/describe-chatwoot-event.js';
@@ -82,14 +83,15 @@ export function chatwootSpec(options: ChatwootWebhookOptions): ProviderSpec<Chat
     provider: 'chatwoot',
     verifies: verifier !== undefined,
     read(body, headers) {
-      const deliveryId =
-        verifier === undefined
-          ? readDeliveryId(headers)
-          : checkChatwootSignature(body, headers, verifier).deliveryId;
-      return { event: parseChatwootBody(body), deliveryId };
+      if (verifier === undefined)
+        return { event: parseChatwootBody(body), deliveryId: readDeliveryId(headers) };
+      return andThen(checkChatwootSignature(body, headers, verifier), ({ deliveryId }) => ({
+        event: parseChatwootBody(body),
+        deliveryId,
+      }));
     },
     eventName: (event) => event.event,
-    defaultKey: (event) => chatwootDedupKey(event),
+    defaultKey: (event) => chatwootKey(event),
     handlerFor(event) {
       const specific = Object.hasOwn(on, event.event) ? on[event.event] : undefined;
       return (specific as EventHandler<ChatwootEvent> | undefined) ?? options.onEvent;

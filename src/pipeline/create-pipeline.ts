@@ -171,30 +171,47 @@ function receive<E>(p: Pipeline<E>, d: Delivery<E>): Answering {
   );
 }
 
-/** Verify and parse, route, key, claim. */
+/** Verify and parse (a promise only under Web Crypto), then the rest. */
 function process<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Answering {
+  const unreadable = (err: unknown) => refuse(p, d, err, 'INVALID_PAYLOAD', 'The request could not be read.');
+  let verified: void | Promise<void>;
   try {
-    verifyStage(p, d, bytes);
+    verified = verifyStage(p, d, bytes);
   } catch (err) {
-    return refuse(p, d, err, 'INVALID_PAYLOAD', 'The request could not be read.');
+    return unreadable(err);
   }
+  if (!isThenable(verified)) return route(p, d);
+  return verified.then(() => route(p, d), unreadable);
+}
+
+/** Route, key (a promise only where the key is hashed with Web Crypto), then claim. */
+function route<E>(p: Pipeline<E>, d: Delivery<E>): Answering {
   const handler = routeStage(p, d);
   if (handler === undefined) return answerStage(p, d, 'ignored');
+  const keyless = (err: unknown) =>
+    refuse(p, d, err, 'HANDLER_FAILED', 'The dedup key could not be computed.');
+  let keyed: void | Promise<void>;
   try {
-    keyStage(p, d);
+    keyed = keyStage(p, d);
   } catch (err) {
-    return refuse(p, d, err, 'HANDLER_FAILED', 'The dedup key could not be computed.');
+    return keyless(err);
   }
+  if (!isThenable(keyed)) return claim(p, d, handler);
+  return keyed.then(() => claim(p, d, handler), keyless);
+}
+
+/** Into the inbox, or claim and run. */
+function claim<E>(p: Pipeline<E>, d: Delivery<E>, handler: EventHandler<E>): Answering {
   if (p.inbox !== undefined) return enqueue(p, d, p.inbox);
-  let claim: ClaimResult | PromiseLike<ClaimResult> | undefined;
+  let claimed: ClaimResult | PromiseLike<ClaimResult> | undefined;
   try {
-    claim = claimStage(p, d);
+    claimed = claimStage(p, d);
   } catch (err) {
     return storeFailed(p, d, err);
   }
-  if (!isThenable(claim)) return afterClaim(p, d, handler, claim);
-  return Promise.resolve(claim).then(
-    (claimed) => afterClaim(p, d, handler, claimed),
+  if (!isThenable(claimed)) return afterClaim(p, d, handler, claimed);
+  return Promise.resolve(claimed).then(
+    (result) => afterClaim(p, d, handler, result),
     (err: unknown) => storeFailed(p, d, err),
   );
 }

@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
-import { stripeDedupKey } from '../dedup/stripe-dedup-key.js';
+import { stripeKey } from '../dedup/stripe-dedup-key.js';
+import { andThen } from '../platform/index.js';
 import { oneLine } from '../text/one-line.js';
 import type { StripeThinEvent, StripeWebhookEvent } from '../types/stripe.js';
 import { hasUsableSecret } from '../util/secrets.js';
@@ -57,12 +58,12 @@ export function stripeSpec(options: StripeWebhookOptions): ProviderSpec<StripeWe
     provider: 'stripe',
     verifies: verifier !== undefined,
     // Stripe sends no delivery id; the event id is what identifies a delivery.
-    read: (body, headers) => ({
-      event: verifier === undefined ? parseStripeEvent(body) : checkStripeEvent(body, headers, verifier),
-      deliveryId: undefined,
-    }),
+    read: (body, headers) =>
+      verifier === undefined
+        ? { event: parseStripeEvent(body), deliveryId: undefined }
+        : andThen(checkStripeEvent(body, headers, verifier), (event) => ({ event, deliveryId: undefined })),
     eventName: (event) => event.type,
-    defaultKey: (event) => stripeDedupKey(event),
+    defaultKey: (event) => stripeKey(event),
     handlerFor: (event) => (Object.hasOwn(on, event.type) ? on[event.type] : undefined) ?? options.onEvent,
     ignore: () => false,
     describe: (event) => `${oneLine(event.type, 80)} ${oneLine(event.id, 80)}`,

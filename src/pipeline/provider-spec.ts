@@ -1,3 +1,4 @@
+import type { Maybe } from '../platform/index.js';
 import type { HeaderSource } from '../types/common.js';
 import type { Provider, WebhookContext } from './types.js';
 
@@ -16,10 +17,11 @@ export interface ProviderSpec<E> {
    * every request with MISSING_SECRET, unless `allowUnsigned` is on.
    */
   readonly verifies: boolean;
-  /** Verifies (when `verifies`) and parses; throws WebhookError. */
-  read(body: Uint8Array, headers: HeaderSource): { event: E; deliveryId: string | undefined };
+  /** Verifies (when `verifies`) and parses; throws (or, under Web Crypto, rejects with) a WebhookError. */
+  read(body: Uint8Array, headers: HeaderSource): Maybe<{ event: E; deliveryId: string | undefined }>;
   eventName(event: E): string | undefined;
-  defaultKey(event: E, headers: HeaderSource): string | undefined;
+  /** The provider's key; a promise only where hashing is asynchronous (Web Crypto). */
+  defaultKey(event: E, headers: HeaderSource): Maybe<string | undefined>;
   /** The handler for this event: its entry in `on`, else `onEvent`, else none (the event is ignored). */
   handlerFor(event: E): EventHandler<E> | undefined;
   ignore(event: E): boolean;

@@ -4,6 +4,7 @@ import { bodyTooLarge, bodyUnavailable } from '../errors/body-errors.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { oneLine } from '../text/one-line.js';
 import { toBytes } from '../util/bytes.js';
+import { andThen, type Maybe } from '../platform/index.js';
 import { describeError, isThenable, safeCall } from '../util/values.js';
 import type { Answer, Verdict } from './answers.js';
 import type { BodyLimits } from './defaults.js';
@@ -81,20 +82,24 @@ function withinLimit(bytes: Uint8Array, maxBytes: number): Uint8Array {
   return bytes;
 }
 
-/** Verify and parse: the secret check, the signature, the JSON. Throws a WebhookError. */
-export function verifyStage<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): void {
+/**
+ * Verify and parse: the secret check, the signature, the JSON. Throws a WebhookError (under Web Crypto,
+ * the promise it returns rejects with one).
+ */
+export function verifyStage<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Maybe<void> {
   if (p.missingSecret) {
     throw new WebhookError(
       'MISSING_SECRET',
       `No ${p.spec.provider} webhook secret is configured; refusing to process unverified requests.`,
     );
   }
-  const { event, deliveryId } = p.spec.read(bytes, d.req.headers);
-  d.event = event;
-  d.deliveryId = deliveryId;
-  const name = p.spec.eventName(event);
-  // The name labels log lines and outcomes: bounded and on one line, whatever was signed.
-  d.name = name === undefined ? undefined : oneLine(name, EVENT_NAME_LENGTH);
+  return andThen(p.spec.read(bytes, d.req.headers), ({ event, deliveryId }) => {
+    d.event = event;
+    d.deliveryId = deliveryId;
+    const name = p.spec.eventName(event);
+    // The name labels log lines and outcomes: bounded and on one line, whatever was signed.
+    d.name = name === undefined ? undefined : oneLine(name, EVENT_NAME_LENGTH);
+  });
 }
 
 /** Route: the event's handler, or undefined when it has none or `ignore` says to skip it. */
@@ -113,9 +118,10 @@ export function routeStage<E>(p: Pipeline<E>, d: Delivery<E>): EventHandler<E> |
 
 /**
  * Key: the dedup key (the user's `dedupKey`, else the provider's), and the handler's `ctx`. Throws a
- * HANDLER_FAILED WebhookError when the key function throws.
+ * HANDLER_FAILED WebhookError when the key function throws; a promise only where the provider's key is
+ * hashed with Web Crypto.
  */
-export function keyStage<E>(p: Pipeline<E>, d: Delivery<E>): void {
+export function keyStage<E>(p: Pipeline<E>, d: Delivery<E>): Maybe<void> {
   const { options, spec } = p;
   const event = d.event as E;
   const { headers } = d.req;
@@ -128,18 +134,35 @@ export function keyStage<E>(p: Pipeline<E>, d: Delivery<E>): void {
     req: d.req.req,
   };
   const { dedupKey } = options;
-  let own: string | undefined;
+  let own: Maybe<string | undefined>;
   try {
     own = dedupKey === undefined ? spec.defaultKey(event, headers) : dedupKey(event, ctx);
   } catch (err) {
-    // Running the handler without its key would process the event unguarded (twice on a retry): refuse it,
-    // so the provider's retry can process it once the key can be computed.
-    throw new WebhookError(
-      'HANDLER_FAILED',
-      'The dedup key could not be computed (dedupKey threw): the event was not processed.',
-      { cause: err },
-    );
+    throw keyFailed(err);
   }
+  if (!isThenable(own)) return keyed(p, d, ctx, own);
+  return own.then(
+    (resolved) => keyed(p, d, ctx, resolved),
+    (err: unknown) => {
+      throw keyFailed(err);
+    },
+  );
+}
+
+/**
+ * Running the handler without its key would process the event unguarded (twice on a retry): refuse it, so
+ * the provider's retry can process it once the key can be computed.
+ */
+function keyFailed(err: unknown): WebhookError {
+  return new WebhookError(
+    'HANDLER_FAILED',
+    'The dedup key could not be computed (dedupKey threw): the event was not processed.',
+    { cause: err },
+  );
+}
+
+function keyed<E>(p: Pipeline<E>, d: Delivery<E>, ctx: WebhookContext, own: string | undefined): void {
+  const { options, spec } = p;
   const key = own === undefined || p.keyPrefix === undefined ? own : p.keyPrefix + own;
   d.key = ctx.key = key;
   d.log = ctx.log = safeLogger(options.logger, {

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { hmacSha256 } from '../verify/hmac.js';
+import { createHmac } from 'node:crypto';
+
+/** HMAC-SHA256 of `prefix` + `body` (the signers run in tests, on Node). */
+function hmacSha256(secret: string, prefix: string | undefined, body: Uint8Array): Buffer {
+  const hmac = createHmac('sha256', secret);
+  if (prefix !== undefined) hmac.update(prefix, 'utf8');
+  return hmac.update(body).digest();
+}
 
 /**
  * A signed delivery: the exact body string to send and the headers that sign it.

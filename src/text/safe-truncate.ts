@@ -1,3 +1,5 @@
+import { P } from '../platform/index.js';
+
 /**
  * Options for {@link safeTruncate} and {@link safeTruncateBytes}.
  */
@@ -47,8 +49,8 @@ export function safeTruncate(
 export function safeTruncateBytes(value: unknown, maxBytes: number, options?: TruncateOptions): string {
   const text = stringify(value);
   const limit = normaliseLimit(maxBytes, 0);
-  if (text.length <= limit / 3 || Buffer.byteLength(text, 'utf8') <= limit) return text;
-  return cut(text, limit, ellipsisOf(options), (s) => Buffer.byteLength(s, 'utf8'));
+  if (text.length <= limit / 3 || P.utf8Length(text) <= limit) return text;
+  return cut(text, limit, ellipsisOf(options), P.utf8Length);
 }
 
 function cut(text: string, limit: number, ellipsis: string, measure: (s: string) => number): string {

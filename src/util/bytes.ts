@@ -1,11 +1,12 @@
 import { WebhookError } from '../errors/webhook-error.js';
+import { P } from '../platform/index.js';
 
 /**
  * The received body as bytes, without copying where the input already is bytes.
  * A parsed object (the bytes are gone) is the most common webhook bug, so it gets its own code and fix.
  */
 export function toBytes(rawBody: unknown): Uint8Array {
-  if (typeof rawBody === 'string') return Buffer.from(rawBody, 'utf8');
+  if (typeof rawBody === 'string') return P.utf8Encode(rawBody);
   if (rawBody instanceof Uint8Array) return rawBody;
   if (rawBody instanceof ArrayBuffer) return new Uint8Array(rawBody);
   if (ArrayBuffer.isView(rawBody))
@@ -20,13 +21,6 @@ export function toBytes(rawBody: unknown): Uint8Array {
   );
 }
 
-/** Decodes UTF-8 for JSON parsing (invalid sequences become U+FFFD, as every JSON reader does). */
-function bytesToText(bytes: Uint8Array): string {
-  return (
-    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  ).toString('utf8');
-}
-
 /**
  * Parses a webhook body that must be a JSON object: `INVALID_JSON` when it is not JSON, `INVALID_PAYLOAD`
  * when it is JSON but not an object. `label` names the provider in the message.
@@ -34,7 +28,7 @@ function bytesToText(bytes: Uint8Array): string {
 export function parseJsonObject(bytes: Uint8Array, label: string): Record<string, unknown> {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(bytesToText(bytes));
+    parsed = JSON.parse(P.utf8Decode(bytes));
   } catch {
     // No `cause`: V8's SyntaxError message quotes part of the body, and errors must not carry payloads.
     throw new WebhookError('INVALID_JSON', `The ${label} webhook body is not valid JSON.`);

@@ -1,24 +1,55 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-
-/** HMAC-SHA256 over `prefix` then `body`, both as the exact bytes given (no decode/re-encode). */
-export function hmacSha256(secret: string, prefix: string | undefined, body: Uint8Array): Buffer {
-  const hmac = createHmac('sha256', secret);
-  if (prefix !== undefined) hmac.update(prefix, 'utf8');
-  return hmac.update(body).digest();
-}
+import { P, type Maybe } from '../platform/index.js';
+import { isThenable } from '../util/values.js';
 
 /**
  * Constant-time equality of two digests. A length difference is public (digest sizes are), so it
  * returns early without comparing.
  */
 export function digestsEqual(expected: Uint8Array, received: Uint8Array): boolean {
-  return expected.byteLength === received.byteLength && timingSafeEqual(expected, received);
+  return expected.byteLength === received.byteLength && P.bytesEqual(expected, received);
 }
 
 /** Decodes a 64-char hex SHA-256 signature; undefined for anything else (wrong length, non-hex). */
-export function decodeHexDigest(hex: string): Buffer | undefined {
-  if (hex.length !== 64) return undefined;
-  // Buffer.from stops at the first pair that is not hex, so 32 bytes back means all 64 characters were.
-  const digest = Buffer.from(hex, 'hex');
-  return digest.length === 32 ? digest : undefined;
+export function decodeHexDigest(hex: string): Uint8Array | undefined {
+  return P.decodeHex32(hex);
+}
+
+/** Every received signature is compared (no early exit on the first match): timing shows none of them. */
+function matchesAny(expected: Uint8Array, received: readonly Uint8Array[]): boolean {
+  let matched = false;
+  for (const signature of received) matched = digestsEqual(expected, signature) || matched;
+  return matched;
+}
+
+/**
+ * The position of the first secret whose HMAC-SHA256 of `prefix` + `body` equals one of `received`, or
+ * undefined. Synchronous where the runtime's HMAC is (Node); a promise under Web Crypto.
+ */
+export function matchSecret(
+  secrets: readonly { readonly value: string; readonly index: number }[],
+  prefix: string | undefined,
+  body: Uint8Array,
+  received: readonly Uint8Array[],
+): Maybe<number | undefined> {
+  for (let i = 0; i < secrets.length; i++) {
+    const secret = secrets[i]!;
+    const expected = P.hmacSha256(secret.value, prefix, body);
+    if (isThenable(expected)) return matchFrom(secrets, i, prefix, body, received);
+    if (matchesAny(expected, received)) return secret.index;
+  }
+  return undefined;
+}
+
+async function matchFrom(
+  secrets: readonly { readonly value: string; readonly index: number }[],
+  from: number,
+  prefix: string | undefined,
+  body: Uint8Array,
+  received: readonly Uint8Array[],
+): Promise<number | undefined> {
+  for (let i = from; i < secrets.length; i++) {
+    const secret = secrets[i]!;
+    if (matchesAny(await P.hmacSha256(secret.value, prefix, body), received)) return secret.index;
+  }
+  return undefined;
 }

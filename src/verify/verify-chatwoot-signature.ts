@@ -4,7 +4,8 @@ import { toBytes } from '../util/bytes.js';
 import { readDeliveryId } from '../util/delivery-id.js';
 import { readSingleHeader } from '../util/headers.js';
 import { whitespaceHint, type UsableSecret } from '../util/secrets.js';
-import { decodeHexDigest, digestsEqual, hmacSha256 } from './hmac.js';
+import { syncOnly, andThen, type Maybe } from '../platform/index.js';
+import { decodeHexDigest, matchSecret } from './hmac.js';
 import {
   checkTimestamp,
   resolveVerifyOptions,
@@ -59,6 +60,29 @@ export function verifyChatwootSignature(
   options: ChatwootVerifyOptions,
 ): ChatwootVerification {
   const resolved = resolveChatwootVerifyOptions(options); // a missing secret is reported before the body
+  return syncOnly(
+    checkChatwootSignature(toBytes(rawBody), headers, resolved),
+    'verifyChatwootSignature',
+    'verifyChatwootSignatureAsync',
+  );
+}
+
+/**
+ * {@link verifyChatwootSignature} for every runtime, Web Crypto ones included (Cloudflare Workers, Vercel
+ * Edge): the same checks and errors, as a promise.
+ *
+ * @example
+ * ```ts
+ * import { verifyChatwootSignatureAsync } from 'hookguard';
+ * const { deliveryId } = await verifyChatwootSignatureAsync(rawBody, headers, { secret: process.env.CW_HMAC_SECRET! });
+ * ```
+ */
+export async function verifyChatwootSignatureAsync(
+  rawBody: RawBody,
+  headers: HeaderSource,
+  options: ChatwootVerifyOptions,
+): Promise<ChatwootVerification> {
+  const resolved = resolveChatwootVerifyOptions(options);
   return checkChatwootSignature(toBytes(rawBody), headers, resolved);
 }
 
@@ -81,32 +105,35 @@ export function checkChatwootSignature(
   body: Uint8Array,
   headers: HeaderSource,
   options: ResolvedChatwootVerifyOptions,
-): ChatwootVerification {
+): Maybe<ChatwootVerification> {
   const { secrets } = options;
-  const received = readSignature(headers);
+  const received = [readSignature(headers)];
   const deliveryId = readDeliveryId(headers);
 
   if (options.legacy) {
-    const index = matchingSecret(secrets, undefined, body, received);
-    if (index === undefined) {
-      const hint = hintTimestampScheme(secrets, headers, body, received);
-      throw mismatch(secrets, 'the raw body', hint);
-    }
-    return { secretIndex: index, timestamp: undefined, deliveryId };
+    return andThen(matchSecret(secrets, undefined, body, received), (index) => {
+      if (index !== undefined) return { secretIndex: index, timestamp: undefined, deliveryId };
+      return andThen(hintTimestampScheme(secrets, headers, body, received), (hint) => {
+        throw mismatch(secrets, 'the raw body', hint);
+      });
+    });
   }
 
   const rawTimestamp = readTimestamp(headers);
-  const index = matchingSecret(secrets, `${rawTimestamp}.`, body, received);
-  if (index === undefined) {
-    const bodyOnly = matchingSecret(secrets, undefined, body, received) !== undefined;
-    const hint = bodyOnly
-      ? " The signature is an HMAC of the body alone: this sender uses the legacy scheme, so set scheme: 'legacy-body'."
-      : '';
-    throw mismatch(secrets, 'the timestamp and raw body', hint);
-  }
-  const timestamp = Number(rawTimestamp);
-  checkTimestamp(timestamp, options, 'X-Chatwoot-Timestamp');
-  return { secretIndex: index, timestamp, deliveryId };
+  return andThen(matchSecret(secrets, `${rawTimestamp}.`, body, received), (index) => {
+    if (index === undefined) {
+      return andThen(matchSecret(secrets, undefined, body, received), (bodyOnly) => {
+        const hint =
+          bodyOnly === undefined
+            ? ''
+            : " The signature is an HMAC of the body alone: this sender uses the legacy scheme, so set scheme: 'legacy-body'.";
+        throw mismatch(secrets, 'the timestamp and raw body', hint);
+      });
+    }
+    const timestamp = Number(rawTimestamp);
+    checkTimestamp(timestamp, options, 'X-Chatwoot-Timestamp');
+    return { secretIndex: index, timestamp, deliveryId };
+  });
 }
 
 function readTimestamp(headers: HeaderSource): string {
@@ -127,7 +154,7 @@ function readTimestamp(headers: HeaderSource): string {
   return rawTimestamp;
 }
 
-function readSignature(headers: HeaderSource): Buffer {
+function readSignature(headers: HeaderSource): Uint8Array {
   const value = readSingleHeader(headers, SIGNATURE_HEADER);
   if (value === null) {
     throw new WebhookError('MALFORMED_SIGNATURE', 'The X-Chatwoot-Signature header was sent more than once.');
@@ -152,29 +179,19 @@ function readSignature(headers: HeaderSource): Buffer {
   return digest;
 }
 
-function matchingSecret(
-  secrets: readonly UsableSecret[],
-  prefix: string | undefined,
-  body: Uint8Array,
-  received: Buffer,
-): number | undefined {
-  for (const secret of secrets) {
-    if (digestsEqual(hmacSha256(secret.value, prefix, body), received)) return secret.index;
-  }
-  return undefined;
-}
-
 function hintTimestampScheme(
   secrets: readonly UsableSecret[],
   headers: HeaderSource,
   body: Uint8Array,
-  received: Buffer,
-): string {
+  received: readonly Uint8Array[],
+): Maybe<string> {
   const rawTimestamp = readSingleHeader(headers, TIMESTAMP_HEADER);
   if (typeof rawTimestamp !== 'string' || !TIMESTAMP_PATTERN.test(rawTimestamp)) return '';
-  return matchingSecret(secrets, `${rawTimestamp}.`, body, received) === undefined
-    ? ''
-    : " The signature covers X-Chatwoot-Timestamp: this is Chatwoot's current scheme, so drop scheme: 'legacy-body'.";
+  return andThen(matchSecret(secrets, `${rawTimestamp}.`, body, received), (index) =>
+    index === undefined
+      ? ''
+      : " The signature covers X-Chatwoot-Timestamp: this is Chatwoot's current scheme, so drop scheme: 'legacy-body'.",
+  );
 }
 
 function mismatch(secrets: readonly UsableSecret[], covered: string, hint: string): WebhookError {

@@ -4,7 +4,8 @@ import type { StripeWebhookEvent } from '../types/stripe.js';
 import { parseJsonObject, toBytes } from '../util/bytes.js';
 import { readHeader } from '../util/headers.js';
 import { stripeSecretHint, whitespaceHint } from '../util/secrets.js';
-import { digestsEqual, hmacSha256 } from './hmac.js';
+import { P, syncOnly, andThen, type Maybe } from '../platform/index.js';
+import { matchSecret } from './hmac.js';
 import {
   checkTimestamp,
   resolveVerifyOptions,
@@ -17,7 +18,7 @@ const V1_HEX = /^[0-9a-f]{64}$/;
 
 interface ParsedStripeHeader {
   timestamp: number;
-  signatures: Buffer[];
+  signatures: Uint8Array[];
 }
 
 /**
@@ -34,6 +35,9 @@ interface ParsedStripeHeader {
  * const event = verifyStripeEvent(rawBody, req.headers, { secret: process.env.STRIPE_WEBHOOK_SECRET! });
  * if (event.type === 'checkout.session.completed') await fulfil(event);
  * ```
+ *
+ * Synchronous, so it needs `node:crypto` (Node, Bun, Deno); under Web Crypto only (Cloudflare Workers,
+ * Vercel Edge) it throws a TypeError: use {@link verifyStripeEventAsync} there.
  */
 export function verifyStripeEvent(
   rawBody: RawBody,
@@ -41,6 +45,29 @@ export function verifyStripeEvent(
   options: VerifyOptions,
 ): StripeWebhookEvent {
   const resolved = resolveVerifyOptions(options, 'Stripe'); // a missing secret is reported before the body
+  return syncOnly(
+    checkStripeEvent(toBytes(rawBody), headers, resolved),
+    'verifyStripeEvent',
+    'verifyStripeEventAsync',
+  );
+}
+
+/**
+ * {@link verifyStripeEvent} for every runtime, Web Crypto ones included (Cloudflare Workers, Vercel Edge):
+ * the same checks and errors, as a promise.
+ *
+ * @example
+ * ```ts
+ * import { verifyStripeEventAsync } from 'hookguard';
+ * const event = await verifyStripeEventAsync(rawBody, req.headers, { secret: process.env.STRIPE_WEBHOOK_SECRET! });
+ * ```
+ */
+export async function verifyStripeEventAsync(
+  rawBody: RawBody,
+  headers: HeaderSource | string | Uint8Array,
+  options: VerifyOptions,
+): Promise<StripeWebhookEvent> {
+  const resolved = resolveVerifyOptions(options, 'Stripe');
   return checkStripeEvent(toBytes(rawBody), headers, resolved);
 }
 
@@ -49,18 +76,21 @@ export function checkStripeEvent(
   body: Uint8Array,
   headers: HeaderSource | string | Uint8Array,
   options: ResolvedVerifyOptions,
+): Maybe<StripeWebhookEvent> {
+  const header = parseHeader(signatureValue(headers));
+  // Every v1 is compared (no early exit on the first match) so timing does not reveal which matched.
+  const index = matchSecret(options.secrets, `${header.timestamp}.`, body, header.signatures);
+  return andThen(index, (matched) => afterMatch(matched, header.timestamp, body, options));
+}
+
+function afterMatch(
+  index: number | undefined,
+  timestamp: number,
+  body: Uint8Array,
+  options: ResolvedVerifyOptions,
 ): StripeWebhookEvent {
   const { secrets } = options;
-  const header = parseHeader(signatureValue(headers));
-  const prefix = `${header.timestamp}.`;
-  let matched = false;
-  for (const secret of secrets) {
-    const expected = hmacSha256(secret.value, prefix, body);
-    // Every v1 is compared (no early exit on the first match) so timing does not reveal which matched.
-    for (const received of header.signatures) matched = digestsEqual(expected, received) || matched;
-    if (matched) break;
-  }
-  if (!matched) {
+  if (index === undefined) {
     const tried =
       secrets.length === 1 ? 'the configured secret' : `any of the ${secrets.length} configured secrets`;
     throw new WebhookError(
@@ -72,7 +102,7 @@ export function checkStripeEvent(
         'session has its own) and that the body is the raw bytes: a JSON parser that ran first changes them.',
     );
   }
-  checkTimestamp(header.timestamp, options, 'Stripe-Signature');
+  checkTimestamp(timestamp, options, 'Stripe-Signature');
   return parseStripeEvent(body);
 }
 
@@ -109,11 +139,11 @@ function parseHeader(value: string | readonly string[] | undefined): ParsedStrip
   // The form Stripe sends (one t, one v1, maybe a v0) in one pass; anything else takes the general reader.
   const common = COMMON_FORM.exec(value);
   if (common !== null) {
-    return { timestamp: Number(common[1]), signatures: [Buffer.from(common[2]!, 'hex')] };
+    return { timestamp: Number(common[1]), signatures: [P.decodeHex32(common[2]!)!] };
   }
   let rawTimestamp: string | undefined;
   let sawTimestamp = false;
-  const signatures: Buffer[] = [];
+  const signatures: Uint8Array[] = [];
   let emptySignature = false;
   let otherSchemes = 0;
   for (const item of value.split(',')) {
@@ -128,8 +158,8 @@ function parseHeader(value: string | readonly string[] | undefined): ParsedStrip
     } else if (key === 'v1') {
       // stripe-node throws on an empty v1 even when another v1 matches; refusing keeps us in step.
       if (part === undefined || part === '') emptySignature = true;
-      else if (V1_HEX.test(part)) signatures.push(Buffer.from(part, 'hex'));
-      else signatures.push(Buffer.alloc(0)); // a v1 that can never match, like a wrong-length string
+      else if (V1_HEX.test(part)) signatures.push(P.decodeHex32(part)!);
+      else signatures.push(new Uint8Array(0)); // a v1 that can never match, like a wrong-length string
     } else {
       otherSchemes++;
     }
