@@ -1,0 +1,82 @@
+// The cases every runtime runs against the packed hookguard, given fixtures signed in Node (Chatwoot by
+// hookguard/testing, Stripe by the official stripe package). Plain JavaScript: Bun, Deno, workerd and
+// edge-runtime load it as it is, or bundled. Returns one short outcome per case; the test compares them.
+
+/** What a verification ended as: 'ok', 'ok:<secret index>' or the error code. */
+async function outcome(run) {
+  try {
+    const result = await run();
+    return result && typeof result.secretIndex === 'number' ? `ok:${result.secretIndex}` : 'ok';
+  } catch (err) {
+    return err && typeof err.code === 'string' ? err.code : `threw ${err && err.name}`;
+  }
+}
+
+export async function runCases(hookguard, fetchAdapter, fx) {
+  const { verifyChatwootSignatureAsync, verifyStripeEventAsync, verifyChatwootSignature } = hookguard;
+  const now = () => fx.nowMs;
+  const out = {};
+  const cw = (d, secret) => verifyChatwootSignatureAsync(d.body, d.headers, { secret, now });
+  out.chatwootValid = await outcome(() => cw(fx.chatwoot.valid, fx.chatwoot.secret));
+  out.chatwootTampered = await outcome(() => cw(fx.chatwoot.tampered, fx.chatwoot.secret));
+  out.chatwootStale = await outcome(() => cw(fx.chatwoot.stale, fx.chatwoot.secret));
+  out.chatwootRotated = await outcome(() =>
+    cw(fx.chatwoot.rotated, [fx.chatwoot.secret, fx.chatwoot.oldSecret]),
+  );
+  out.chatwootWrongSecret = await outcome(() => cw(fx.chatwoot.valid, 'not-the-secret'));
+  const st = (d, secret) => verifyStripeEventAsync(d.body, d.headers, { secret, now });
+  out.stripeValid = await outcome(() => st(fx.stripe.valid, fx.stripe.secret));
+  out.stripeTampered = await outcome(() => st(fx.stripe.tampered, fx.stripe.secret));
+  out.stripeStale = await outcome(() => st(fx.stripe.stale, fx.stripe.secret));
+  out.stripeRotated = await outcome(() => st(fx.stripe.rotated, [fx.stripe.secret, fx.stripe.oldSecret]));
+  // The synchronous verifier: works where node:crypto is, refuses clearly under Web Crypto only.
+  out.syncVerifier = await outcome(() =>
+    verifyChatwootSignature(fx.chatwoot.valid.body, fx.chatwoot.valid.headers, {
+      secret: fx.chatwoot.secret,
+      now,
+    }),
+  );
+
+  // A full exchange through the Fetch adapter with the default memory store.
+  const ran = [];
+  const handle = fetchAdapter.chatwootWebhook({
+    secret: fx.chatwoot.secret,
+    now,
+    maxBodyBytes: 4096,
+    logger: false,
+    onEvent: async (event, ctx) => void ran.push(`${event.event} ${new URL(ctx.req.url).pathname}`),
+  });
+  const post = async (d) => {
+    const res = await handle(
+      new Request('https://bot.example/cw', { method: 'POST', headers: d.headers, body: d.body }),
+    );
+    return `${res.status} ${await res.text()}`;
+  };
+  out.exchange = [
+    await post(fx.chatwoot.valid),
+    await post(fx.chatwoot.valid),
+    await post(fx.chatwoot.forged),
+    await post(fx.chatwoot.oversized),
+    await post(fx.chatwoot.updated), // a content-keyed event: hashed with the runtime's SHA-256
+    await post(fx.chatwoot.updated),
+  ];
+  out.ran = ran;
+  const pay = fetchAdapter.stripeWebhook({
+    secret: fx.stripe.secret,
+    now,
+    logger: false,
+    onEvent: () => undefined,
+  });
+  const postStripe = async (d) => {
+    const res = await pay(
+      new Request('https://shop.example/stripe', { method: 'POST', headers: d.headers, body: d.body }),
+    );
+    return `${res.status} ${await res.text()}`;
+  };
+  out.stripeExchange = [
+    await postStripe(fx.stripe.valid),
+    await postStripe(fx.stripe.valid),
+    await postStripe(fx.stripe.tampered),
+  ];
+  return out;
+}

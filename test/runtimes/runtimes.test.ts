@@ -1,0 +1,215 @@
+// hookguard from its packed tarball in the runtimes webhooks are deployed to: Node, Bun and Deno (which
+// have node:crypto) and, on the Web Crypto path with no Node built-in at all, Cloudflare's workerd (through
+// miniflare, without nodejs_compat) and Vercel's edge-runtime. Each runs the same cases (cases.mjs) on the
+// same fixtures, signed here: Chatwoot by hookguard/testing, Stripe by the official stripe package.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chatwootEvent, signChatwootPayload, stripeEvent } from '../../src/testing/index.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+const require = createRequire(import.meta.url);
+let project = '';
+
+const CW = 'cw-runtime-secret';
+const CW_OLD = 'cw-runtime-old-secret';
+const WH = 'whsec_runtime';
+const WH_OLD = 'whsec_runtime_old';
+
+function fixtures(): object {
+  const nowMs = Date.now();
+  const now = Math.floor(nowMs / 1000);
+  const stripe = new Stripe('sk_test_unused');
+  const stripeSigned = (event: object, secret: string, timestamp = now) => {
+    const body = JSON.stringify(event);
+    const header = stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp });
+    return { body, headers: { 'content-type': 'application/json', 'stripe-signature': header } };
+  };
+  const message = chatwootEvent('message_created');
+  const valid = signChatwootPayload(message, CW, { timestamp: now });
+  const paid = stripeEvent('invoice.paid');
+  const stripeValid = stripeSigned(paid, WH);
+  return {
+    nowMs,
+    chatwoot: {
+      secret: CW,
+      oldSecret: CW_OLD,
+      valid,
+      tampered: { ...valid, body: valid.body.replace('"content":"', '"content":"x') },
+      stale: signChatwootPayload(message, CW, { timestamp: now - 3600 }),
+      rotated: signChatwootPayload(message, CW_OLD, { timestamp: now }),
+      forged: signChatwootPayload(chatwootEvent('message_created'), 'forger', { timestamp: now }),
+      oversized: signChatwootPayload(chatwootEvent('message_created', { content: 'x'.repeat(5000) }), CW, {
+        timestamp: now,
+      }),
+      updated: signChatwootPayload(chatwootEvent('conversation_updated'), CW, { timestamp: now }),
+    },
+    stripe: {
+      secret: WH,
+      oldSecret: WH_OLD,
+      valid: stripeValid,
+      tampered: { ...stripeValid, body: stripeValid.body.replace('"invoice.paid"', '"invoice.voided"') },
+      stale: stripeSigned(paid, WH, now - 3600),
+      rotated: stripeSigned(paid, WH_OLD),
+    },
+  };
+}
+
+const RUNNER = `import * as hookguard from 'hookguard';
+import * as fetchAdapter from 'hookguard/fetch';
+import { runCases } from './cases.mjs';
+import fx from './fixtures.json' with { type: 'json' };
+console.log(JSON.stringify(await runCases(hookguard, fetchAdapter, fx)));
+`;
+
+beforeAll(() => {
+  project = mkdtempSync(join(tmpdir(), 'hookguard-runtimes-'));
+  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', project], {
+    cwd: repo,
+    encoding: 'utf8',
+  });
+  mkdirSync(join(project, 'node_modules'));
+  execFileSync('tar', [
+    '-xzf',
+    join(project, packed.trim().split('\n').pop()!),
+    '-C',
+    join(project, 'node_modules'),
+  ]);
+  renameSync(join(project, 'node_modules/package'), join(project, 'node_modules/hookguard'));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'runtimes', private: true, type: 'module' }),
+  );
+  writeFileSync(join(project, 'fixtures.json'), JSON.stringify(fixtures()));
+  writeFileSync(join(project, 'cases.mjs'), readFileSync(join(import.meta.dirname, 'cases.mjs')));
+  writeFileSync(join(project, 'runner.mjs'), RUNNER);
+}, 120_000);
+
+afterAll(() => {
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+
+/** What every runtime must answer; only the synchronous verifier differs (Web Crypto refuses it). */
+function expected(syncCrypto: boolean) {
+  return {
+    chatwootValid: 'ok:0',
+    chatwootTampered: 'SIGNATURE_MISMATCH',
+    chatwootStale: 'TIMESTAMP_OUT_OF_TOLERANCE',
+    chatwootRotated: 'ok:1',
+    chatwootWrongSecret: 'SIGNATURE_MISMATCH',
+    stripeValid: 'ok',
+    stripeTampered: 'SIGNATURE_MISMATCH',
+    stripeStale: 'TIMESTAMP_OUT_OF_TOLERANCE',
+    stripeRotated: 'ok',
+    syncVerifier: syncCrypto ? 'ok:0' : 'threw TypeError',
+    exchange: [
+      '200 {"ok":true}',
+      '200 {"ok":true,"duplicate":true}',
+      '401 {"error":{"code":"SIGNATURE_MISMATCH"}}',
+      '413 {"error":{"code":"BODY_TOO_LARGE"}}',
+      '200 {"ok":true}',
+      '200 {"ok":true,"duplicate":true}',
+    ],
+    ran: ['message_created /cw', 'conversation_updated /cw'],
+    stripeExchange: [
+      '200 {"ok":true}',
+      '200 {"ok":true,"duplicate":true}',
+      '401 {"error":{"code":"SIGNATURE_MISMATCH"}}',
+    ],
+  };
+}
+
+function run(command: string, args: string[]): unknown {
+  const out = execFileSync(command, args, {
+    cwd: project,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+/** Bundles the cases for a Web Crypto runtime, resolving hookguard under its export conditions. */
+async function bundle(
+  conditions: string[],
+  entry: string,
+  format: 'esm' | 'iife',
+): Promise<{ code: string; inputs: string[] }> {
+  writeFileSync(join(project, 'entry.mjs'), entry);
+  const result = await build({
+    entryPoints: [join(project, 'entry.mjs')],
+    absWorkingDir: project,
+    bundle: true,
+    write: false,
+    format,
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    conditions,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return { code: result.outputFiles[0]!.text, inputs: Object.keys(result.metafile.inputs) };
+}
+
+const WORKER_ENTRY = `import * as hookguard from 'hookguard';
+import * as fetchAdapter from 'hookguard/fetch';
+import { runCases } from './cases.mjs';
+import fx from './fixtures.json';
+`;
+
+describe('hookguard from the packed tarball, per runtime', () => {
+  it('Node (the baseline)', () => {
+    expect(run(process.execPath, ['runner.mjs'])).toEqual(expected(true));
+  });
+
+  it('Bun', () => {
+    const bun = join(repo, 'node_modules/@oven/bun-linux-x64/bin/bun');
+    expect(execFileSync(bun, ['--version'], { encoding: 'utf8' })).toMatch(/^1\./);
+    expect(run(bun, ['runner.mjs'])).toEqual(expected(true));
+  });
+
+  it('Deno', () => {
+    const deno = [
+      join(repo, 'node_modules/@deno/linux-x64-glibc/deno'),
+      join(repo, 'node_modules/deno/deno'),
+    ].find((path) => existsSync(path))!;
+    expect(execFileSync(deno, ['--version'], { encoding: 'utf8' })).toMatch(/^deno 2\./);
+    expect(run(deno, ['run', '--allow-read', '--allow-env', 'runner.mjs'])).toEqual(expected(true));
+  });
+
+  it('workerd (Cloudflare Workers, through miniflare, without nodejs_compat)', async () => {
+    const { code, inputs } = await bundle(
+      ['workerd', 'worker', 'browser'],
+      `${WORKER_ENTRY}export default { async fetch() { return Response.json(await runCases(hookguard, fetchAdapter, fx)); } };`,
+      'esm',
+    );
+    expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
+    expect(inputs.some((input) => input.endsWith('dist/platform-node.js'))).toBe(false);
+    const { Miniflare } = require('miniflare') as typeof import('miniflare');
+    const mf = new Miniflare({ modules: true, script: code, compatibilityDate: '2024-09-23' });
+    try {
+      const res = await mf.dispatchFetch('http://worker.test/');
+      expect(await res.json()).toEqual(expected(false));
+    } finally {
+      await mf.dispose();
+    }
+  }, 60_000);
+
+  it("edge-runtime (Vercel's Edge runtime)", async () => {
+    const { code, inputs } = await bundle(
+      ['edge-light', 'worker', 'browser'],
+      `${WORKER_ENTRY}addEventListener('fetch', (e) => e.respondWith(runCases(hookguard, fetchAdapter, fx).then((r) => new Response(JSON.stringify(r)))));`,
+      'iife',
+    );
+    expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
+    const { EdgeRuntime } = require('edge-runtime') as typeof import('edge-runtime');
+    const runtime = new EdgeRuntime({ initialCode: code });
+    const res = await runtime.dispatchFetch('http://edge.test/');
+    await res.waitUntil();
+    expect(JSON.parse(await res.text())).toEqual(expected(false));
+  }, 60_000);
+});
