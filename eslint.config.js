@@ -18,6 +18,11 @@ export default tseslint.config(
     },
   },
   {
+    // Runs inside Bun, Deno, workerd and edge-runtime: the web globals.
+    files: ['test/runtimes/*.mjs'],
+    languageOptions: { globals: { URL: 'readonly', Request: 'readonly' } },
+  },
+  {
     // Plain build scripts run by Node itself (no tsx at build time).
     files: ['scripts/**/*.mjs'],
     languageOptions: { globals: { URL: 'readonly', console: 'readonly' } },

@@ -13,9 +13,10 @@ const keys = new Map<string, Promise<CryptoKey>>();
 function keyFor(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
   if (key === undefined) {
-    key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-      'sign',
-    ]);
+    // Web Crypto refuses an empty key; HMAC pads every key with zero bytes to the block size, so one zero
+    // byte is the same key.
+    const raw = secret === '' ? new Uint8Array(1) : encoder.encode(secret);
+    key = crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
     if (keys.size < 64) keys.set(secret, key);
   }
   return key;

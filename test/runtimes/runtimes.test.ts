@@ -8,6 +8,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import type { EdgeRuntime as EdgeRuntimeClass } from 'edge-runtime';
+import type { Miniflare as MiniflareClass } from 'miniflare';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatwootEvent, signChatwootPayload, stripeEvent } from '../../src/testing/index.js';
@@ -189,7 +191,7 @@ describe('hookguard from the packed tarball, per runtime', () => {
     );
     expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
     expect(inputs.some((input) => input.endsWith('dist/platform-node.js'))).toBe(false);
-    const { Miniflare } = require('miniflare') as typeof import('miniflare');
+    const { Miniflare } = require('miniflare') as { Miniflare: typeof MiniflareClass };
     const mf = new Miniflare({ modules: true, script: code, compatibilityDate: '2024-09-23' });
     try {
       const res = await mf.dispatchFetch('http://worker.test/');
@@ -206,7 +208,7 @@ describe('hookguard from the packed tarball, per runtime', () => {
       'iife',
     );
     expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
-    const { EdgeRuntime } = require('edge-runtime') as typeof import('edge-runtime');
+    const { EdgeRuntime } = require('edge-runtime') as { EdgeRuntime: typeof EdgeRuntimeClass };
     const runtime = new EdgeRuntime({ initialCode: code });
     const res = await runtime.dispatchFetch('http://edge.test/');
     await res.waitUntil();
