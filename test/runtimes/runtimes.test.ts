@@ -163,6 +163,101 @@ import { runCases } from './cases.mjs';
 import fx from './fixtures.json';
 `;
 
+/** Posts each delivery to `dispatch` in turn and returns "status body" per answer. */
+async function exchange(
+  dispatch: (url: string, init: RequestInit) => Promise<{ status: number; text(): Promise<string> }>,
+  url: string,
+  deliveries: { body: string; headers: Record<string, string> }[],
+): Promise<string[]> {
+  const answers: string[] = [];
+  for (const d of deliveries) {
+    const res = await dispatch(url, { method: 'POST', headers: d.headers, body: d.body });
+    answers.push(`${res.status} ${await res.text()}`);
+  }
+  return answers;
+}
+
+type Delivery = { body: string; headers: Record<string, string> };
+const fx = () =>
+  JSON.parse(readFileSync(join(project, 'fixtures.json'), 'utf8')) as {
+    chatwoot: Record<'valid' | 'forged', Delivery>;
+    stripe: Record<'valid' | 'tampered', Delivery>;
+  };
+const ONCE = [
+  '200 {"ok":true}',
+  '200 {"ok":true,"duplicate":true}',
+  '401 {"error":{"code":"SIGNATURE_MISMATCH"}}',
+];
+
+describe('the README examples for Web Crypto runtimes, from the packed tarball', () => {
+  it('examples/cloudflare-worker.ts in workerd (no nodejs_compat), secrets from env bindings', async () => {
+    writeFileSync(join(project, 'worker.ts'), readFileSync(join(repo, 'examples/cloudflare-worker.ts')));
+    const { code } = await bundle(
+      ['workerd', 'worker', 'browser'],
+      "export { default } from './worker.ts';",
+      'esm',
+    );
+    const { Miniflare } = require('miniflare') as { Miniflare: typeof MiniflareClass };
+    const mf = new Miniflare({
+      modules: true,
+      script: code,
+      compatibilityDate: '2024-09-23',
+      bindings: { CW_HMAC_SECRET: CW, STRIPE_WEBHOOK_SECRET: WH },
+    });
+    try {
+      const { chatwoot, stripe } = fx();
+      const dispatch = (url: string, init: RequestInit) => mf.dispatchFetch(url, init as never);
+      expect(
+        await exchange(dispatch, 'http://worker.test/cw', [chatwoot.valid, chatwoot.valid, chatwoot.forged]),
+      ).toEqual(ONCE);
+      expect(
+        await exchange(dispatch, 'http://worker.test/webhook/payments', [
+          stripe.valid,
+          stripe.valid,
+          stripe.tampered,
+        ]),
+      ).toEqual(ONCE);
+    } finally {
+      await mf.dispose();
+    }
+  }, 60_000);
+
+  it('the Next.js Edge route (examples/recipes/nextjs/app/api/webhooks/edge/route.ts) in edge-runtime', async () => {
+    writeFileSync(
+      join(project, 'edge-route.ts'),
+      readFileSync(join(repo, 'examples/recipes/nextjs/app/api/webhooks/edge/route.ts')),
+    );
+    // Next.js inlines process.env.* into Edge bundles at build time; the define does the same.
+    writeFileSync(
+      join(project, 'entry.mjs'),
+      "import { POST, runtime } from './edge-route.ts';\naddEventListener('fetch', (e) => e.respondWith(runtime === 'edge' ? POST(e.request) : new Response('not edge', { status: 500 })));\n",
+    );
+    const result = await build({
+      entryPoints: [join(project, 'entry.mjs')],
+      absWorkingDir: project,
+      bundle: true,
+      write: false,
+      format: 'iife',
+      platform: 'neutral',
+      mainFields: ['module', 'main'],
+      conditions: ['edge-light', 'worker', 'browser'],
+      define: { 'process.env.STRIPE_WEBHOOK_SECRET': JSON.stringify(WH) },
+      logLevel: 'silent',
+    });
+    const { EdgeRuntime } = require('edge-runtime') as { EdgeRuntime: typeof EdgeRuntimeClass };
+    const runtime = new EdgeRuntime({ initialCode: result.outputFiles[0]!.text });
+    const { stripe } = fx();
+    const dispatch = (url: string, init: RequestInit) => runtime.dispatchFetch(url, init);
+    expect(
+      await exchange(dispatch, 'http://edge.test/api/webhooks/edge', [
+        stripe.valid,
+        stripe.valid,
+        stripe.tampered,
+      ]),
+    ).toEqual(ONCE);
+  }, 60_000);
+});
+
 describe('hookguard from the packed tarball, per runtime', () => {
   it('Node (the baseline)', () => {
     expect(run(process.execPath, ['runner.mjs'])).toEqual(expected(true));

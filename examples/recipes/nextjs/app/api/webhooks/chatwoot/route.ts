@@ -7,7 +7,8 @@
 // duplicate. Tested in test/recipes.test.ts.
 import { chatwootWebhook } from 'hookguard/fetch';
 
-// hookguard/fetch verifies with node:crypto here: keep the Node.js runtime (Next.js's default).
+// The Node.js runtime (Next.js's default): hookguard verifies with node:crypto. The Edge runtime works too,
+// with Web Crypto: see ../edge/route.ts.
 export const runtime = 'nodejs';
 
 export const POST = chatwootWebhook({

@@ -1,0 +1,14 @@
+// A Next.js route handler on the Edge runtime: save as app/api/webhooks/edge/route.ts. On the Edge runtime
+// hookguard verifies with Web Crypto (package "imports" pick it under the edge-light condition); nothing to
+// configure. Tested in test/runtimes/runtimes.test.ts, bundled from the packed package and run in Vercel's
+// edge-runtime. The memory store lives per instance: share a store across instances for exactly-once.
+import { stripeWebhook } from 'hookguard/fetch';
+
+export const runtime = 'edge';
+
+export const POST = stripeWebhook({
+  secret: process.env.STRIPE_WEBHOOK_SECRET,
+  on: {
+    'invoice.paid': (event, ctx) => ctx.log.info({ invoice: event.data.object.id }, 'paid'),
+  },
+});
