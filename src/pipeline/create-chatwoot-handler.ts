@@ -1,5 +1,5 @@
 import { chatwootKey } from '../dedup/chatwoot-dedup-key.js';
-import { andThen } from '../platform/index.js';
+import { isThenable } from '../util/values.js';
 import { field } from '../util/values.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { describeChatwootEvent } from '../text/describe-chatwoot-event.js';
@@ -85,10 +85,10 @@ export function chatwootSpec(options: ChatwootWebhookOptions): ProviderSpec<Chat
     read(body, headers) {
       if (verifier === undefined)
         return { event: parseChatwootBody(body), deliveryId: readDeliveryId(headers) };
-      return andThen(checkChatwootSignature(body, headers, verifier), ({ deliveryId }) => ({
-        event: parseChatwootBody(body),
-        deliveryId,
-      }));
+      const verified = checkChatwootSignature(body, headers, verifier);
+      // No closure on the synchronous (Node) path: this runs once per request.
+      if (!isThenable(verified)) return { event: parseChatwootBody(body), deliveryId: verified.deliveryId };
+      return verified.then(({ deliveryId }) => ({ event: parseChatwootBody(body), deliveryId }));
     },
     eventName: (event) => event.event,
     defaultKey: (event) => chatwootKey(event),

@@ -173,31 +173,42 @@ function receive<E>(p: Pipeline<E>, d: Delivery<E>): Answering {
 
 /** Verify and parse (a promise only under Web Crypto), then the rest. */
 function process<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Answering {
-  const unreadable = (err: unknown) => refuse(p, d, err, 'INVALID_PAYLOAD', 'The request could not be read.');
   let verified: void | Promise<void>;
   try {
     verified = verifyStage(p, d, bytes);
   } catch (err) {
-    return unreadable(err);
+    return unreadable(p, d, err);
   }
   if (!isThenable(verified)) return route(p, d);
-  return verified.then(() => route(p, d), unreadable);
+  return verified.then(
+    () => route(p, d),
+    (err: unknown) => unreadable(p, d, err),
+  );
+}
+
+function unreadable<E>(p: Pipeline<E>, d: Delivery<E>, err: unknown): Answering {
+  return refuse(p, d, err, 'INVALID_PAYLOAD', 'The request could not be read.');
 }
 
 /** Route, key (a promise only where the key is hashed with Web Crypto), then claim. */
 function route<E>(p: Pipeline<E>, d: Delivery<E>): Answering {
   const handler = routeStage(p, d);
   if (handler === undefined) return answerStage(p, d, 'ignored');
-  const keyless = (err: unknown) =>
-    refuse(p, d, err, 'HANDLER_FAILED', 'The dedup key could not be computed.');
   let keyed: void | Promise<void>;
   try {
     keyed = keyStage(p, d);
   } catch (err) {
-    return keyless(err);
+    return keyless(p, d, err);
   }
   if (!isThenable(keyed)) return claim(p, d, handler);
-  return keyed.then(() => claim(p, d, handler), keyless);
+  return keyed.then(
+    () => claim(p, d, handler),
+    (err: unknown) => keyless(p, d, err),
+  );
+}
+
+function keyless<E>(p: Pipeline<E>, d: Delivery<E>, err: unknown): Answering {
+  return refuse(p, d, err, 'HANDLER_FAILED', 'The dedup key could not be computed.');
 }
 
 /** Into the inbox, or claim and run. */

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { stripeKey } from '../dedup/stripe-dedup-key.js';
-import { andThen } from '../platform/index.js';
+import type { Maybe } from '../platform/index.js';
+import { isThenable } from '../util/values.js';
 import { oneLine } from '../text/one-line.js';
 import type { StripeThinEvent, StripeWebhookEvent } from '../types/stripe.js';
 import { hasUsableSecret } from '../util/secrets.js';
@@ -49,6 +50,12 @@ export function createStripeHandler<R = unknown>(options: StripeWebhookOptions<R
   return createPipeline<StripeWebhookEvent>(own, stripeSpec(own));
 }
 
+/** The verified event as the pipeline reads it (no closure on the synchronous, Node, path). */
+function read(event: Maybe<StripeWebhookEvent>): Maybe<{ event: StripeWebhookEvent; deliveryId: undefined }> {
+  if (!isThenable(event)) return { event, deliveryId: undefined };
+  return event.then((verified) => ({ event: verified, deliveryId: undefined }));
+}
+
 /** How the pipeline (and an inbox worker) reads Stripe requests and routes their events. */
 export function stripeSpec(options: StripeWebhookOptions): ProviderSpec<StripeWebhookEvent> {
   const on = (options.on ?? {}) as Record<string, EventHandler<StripeWebhookEvent> | undefined>;
@@ -61,7 +68,7 @@ export function stripeSpec(options: StripeWebhookOptions): ProviderSpec<StripeWe
     read: (body, headers) =>
       verifier === undefined
         ? { event: parseStripeEvent(body), deliveryId: undefined }
-        : andThen(checkStripeEvent(body, headers, verifier), (event) => ({ event, deliveryId: undefined })),
+        : read(checkStripeEvent(body, headers, verifier)),
     eventName: (event) => event.type,
     defaultKey: (event) => stripeKey(event),
     handlerFor: (event) => (Object.hasOwn(on, event.type) ? on[event.type] : undefined) ?? options.onEvent,

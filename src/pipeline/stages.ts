@@ -4,7 +4,7 @@ import { bodyTooLarge, bodyUnavailable } from '../errors/body-errors.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { oneLine } from '../text/one-line.js';
 import { toBytes } from '../util/bytes.js';
-import { andThen, type Maybe } from '../platform/index.js';
+import type { Maybe } from '../platform/index.js';
 import { describeError, isThenable, safeCall } from '../util/values.js';
 import type { Answer, Verdict } from './answers.js';
 import type { BodyLimits } from './defaults.js';
@@ -93,13 +93,18 @@ export function verifyStage<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array
       `No ${p.spec.provider} webhook secret is configured; refusing to process unverified requests.`,
     );
   }
-  return andThen(p.spec.read(bytes, d.req.headers), ({ event, deliveryId }) => {
-    d.event = event;
-    d.deliveryId = deliveryId;
-    const name = p.spec.eventName(event);
-    // The name labels log lines and outcomes: bounded and on one line, whatever was signed.
-    d.name = name === undefined ? undefined : oneLine(name, EVENT_NAME_LENGTH);
-  });
+  const read = p.spec.read(bytes, d.req.headers);
+  // No closure on the synchronous (Node) path: this runs once per request.
+  if (!isThenable(read)) return parsed(p, d, read);
+  return read.then((result) => parsed(p, d, result));
+}
+
+function parsed<E>(p: Pipeline<E>, d: Delivery<E>, read: { event: E; deliveryId: string | undefined }): void {
+  d.event = read.event;
+  d.deliveryId = read.deliveryId;
+  const name = p.spec.eventName(read.event);
+  // The name labels log lines and outcomes: bounded and on one line, whatever was signed.
+  d.name = name === undefined ? undefined : oneLine(name, EVENT_NAME_LENGTH);
 }
 
 /** Route: the event's handler, or undefined when it has none or `ignore` says to skip it. */

@@ -5,6 +5,7 @@ import { readDeliveryId } from '../util/delivery-id.js';
 import { readSingleHeader } from '../util/headers.js';
 import { whitespaceHint, type UsableSecret } from '../util/secrets.js';
 import { syncOnly, andThen, type Maybe } from '../platform/index.js';
+import { isThenable } from '../util/values.js';
 import { decodeHexDigest, matchSecret } from './hmac.js';
 import {
   checkTimestamp,
@@ -120,20 +121,32 @@ export function checkChatwootSignature(
   }
 
   const rawTimestamp = readTimestamp(headers);
-  return andThen(matchSecret(secrets, `${rawTimestamp}.`, body, received), (index) => {
-    if (index === undefined) {
-      return andThen(matchSecret(secrets, undefined, body, received), (bodyOnly) => {
-        const hint =
-          bodyOnly === undefined
-            ? ''
-            : " The signature is an HMAC of the body alone: this sender uses the legacy scheme, so set scheme: 'legacy-body'.";
-        throw mismatch(secrets, 'the timestamp and raw body', hint);
-      });
-    }
-    const timestamp = Number(rawTimestamp);
-    checkTimestamp(timestamp, options, 'X-Chatwoot-Timestamp');
-    return { secretIndex: index, timestamp, deliveryId };
-  });
+  const index = matchSecret(secrets, `${rawTimestamp}.`, body, received);
+  // No closure on the synchronous (Node) path: this runs once per request.
+  if (!isThenable(index)) return afterMatch(index, rawTimestamp, deliveryId, body, received, options);
+  return index.then((i) => afterMatch(i, rawTimestamp, deliveryId, body, received, options));
+}
+
+function afterMatch(
+  index: number | undefined,
+  rawTimestamp: string,
+  deliveryId: string | undefined,
+  body: Uint8Array,
+  received: readonly Uint8Array[],
+  options: ResolvedChatwootVerifyOptions,
+): Maybe<ChatwootVerification> {
+  if (index === undefined) {
+    return andThen(matchSecret(options.secrets, undefined, body, received), (bodyOnly) => {
+      const hint =
+        bodyOnly === undefined
+          ? ''
+          : " The signature is an HMAC of the body alone: this sender uses the legacy scheme, so set scheme: 'legacy-body'.";
+      throw mismatch(options.secrets, 'the timestamp and raw body', hint);
+    });
+  }
+  const timestamp = Number(rawTimestamp);
+  checkTimestamp(timestamp, options, 'X-Chatwoot-Timestamp');
+  return { secretIndex: index, timestamp, deliveryId };
 }
 
 function readTimestamp(headers: HeaderSource): string {

@@ -4,7 +4,8 @@ import type { StripeWebhookEvent } from '../types/stripe.js';
 import { parseJsonObject, toBytes } from '../util/bytes.js';
 import { readHeader } from '../util/headers.js';
 import { stripeSecretHint, whitespaceHint } from '../util/secrets.js';
-import { P, syncOnly, andThen, type Maybe } from '../platform/index.js';
+import { P, syncOnly, type Maybe } from '../platform/index.js';
+import { isThenable } from '../util/values.js';
 import { matchSecret } from './hmac.js';
 import {
   checkTimestamp,
@@ -80,7 +81,9 @@ export function checkStripeEvent(
   const header = parseHeader(signatureValue(headers));
   // Every v1 is compared (no early exit on the first match) so timing does not reveal which matched.
   const index = matchSecret(options.secrets, `${header.timestamp}.`, body, header.signatures);
-  return andThen(index, (matched) => afterMatch(matched, header.timestamp, body, options));
+  // No closure on the synchronous (Node) path: this runs once per request.
+  if (!isThenable(index)) return afterMatch(index, header.timestamp, body, options);
+  return index.then((matched) => afterMatch(matched, header.timestamp, body, options));
 }
 
 function afterMatch(
