@@ -24,8 +24,16 @@ export default tseslint.config(
   },
   {
     // Plain build scripts run by Node itself (no tsx at build time).
-    files: ['scripts/**/*.mjs'],
-    languageOptions: { globals: { URL: 'readonly', console: 'readonly' } },
+    files: ['scripts/**/*.mjs', 'bench/**/*.mjs'],
+    languageOptions: {
+      globals: {
+        URL: 'readonly',
+        console: 'readonly',
+        process: 'readonly',
+        Buffer: 'readonly',
+        performance: 'readonly',
+      },
+    },
   },
   {
     rules: {

@@ -1,17 +1,22 @@
-import { P, type Maybe } from '../platform/index.js';
+import { bytesEqual, decodeHex32, hmacSha256 } from '#platform';
+import type { Maybe, Platform } from '../platform/index.js';
 import { isThenable } from '../util/values.js';
+
+// Bound once from #platform, typed for both sides (web.ts answers with a promise): module bindings, not
+// property lookups, on the per-request path.
+const hmac: Platform['hmacSha256'] = hmacSha256;
 
 /**
  * Constant-time equality of two digests. A length difference is public (digest sizes are), so it
  * returns early without comparing.
  */
 export function digestsEqual(expected: Uint8Array, received: Uint8Array): boolean {
-  return expected.byteLength === received.byteLength && P.bytesEqual(expected, received);
+  return expected.byteLength === received.byteLength && bytesEqual(expected, received);
 }
 
 /** Decodes a 64-char hex SHA-256 signature; undefined for anything else (wrong length, non-hex). */
 export function decodeHexDigest(hex: string): Uint8Array | undefined {
-  return P.decodeHex32(hex);
+  return decodeHex32(hex);
 }
 
 /** Every received signature is compared (no early exit on the first match): timing shows none of them. */
@@ -33,7 +38,7 @@ export function matchSecret(
 ): Maybe<number | undefined> {
   for (let i = 0; i < secrets.length; i++) {
     const secret = secrets[i]!;
-    const expected = P.hmacSha256(secret.value, prefix, body);
+    const expected = hmac(secret.value, prefix, body);
     if (isThenable(expected)) return matchFrom(secrets, i, prefix, body, received);
     if (matchesAny(expected, received)) return secret.index;
   }
@@ -49,7 +54,7 @@ async function matchFrom(
 ): Promise<number | undefined> {
   for (let i = from; i < secrets.length; i++) {
     const secret = secrets[i]!;
-    if (matchesAny(await P.hmacSha256(secret.value, prefix, body), received)) return secret.index;
+    if (matchesAny(await hmac(secret.value, prefix, body), received)) return secret.index;
   }
   return undefined;
 }
