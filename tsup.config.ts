@@ -27,5 +27,16 @@ export default defineConfig({
   treeshake: true,
   target: 'node20',
   platform: 'node',
-  external: ['#platform', 'stripe', 'express', 'fastify', 'koa', 'ioredis', 'redis', 'pg', 'bullmq', 'pg-boss'],
+  external: [
+    '#platform',
+    'stripe',
+    'express',
+    'fastify',
+    'koa',
+    'ioredis',
+    'redis',
+    'pg',
+    'bullmq',
+    'pg-boss',
+  ],
 });
