@@ -12,6 +12,14 @@ async function outcome(run) {
   }
 }
 
+/** Posts a signed delivery to a Fetch handler; "status body" of its answer. */
+function poster(handle, url) {
+  return async (d) => {
+    const res = await handle(new Request(url, { method: 'POST', headers: d.headers, body: d.body }));
+    return `${res.status} ${await res.text()}`;
+  };
+}
+
 export async function runCases(hookguard, fetchAdapter, fx) {
   const { verifyChatwootSignatureAsync, verifyStripeEventAsync, verifyChatwootSignature } = hookguard;
   const now = () => fx.nowMs;
@@ -46,12 +54,7 @@ export async function runCases(hookguard, fetchAdapter, fx) {
     logger: false,
     onEvent: async (event, ctx) => void ran.push(`${event.event} ${new URL(ctx.req.url).pathname}`),
   });
-  const post = async (d) => {
-    const res = await handle(
-      new Request('https://bot.example/cw', { method: 'POST', headers: d.headers, body: d.body }),
-    );
-    return `${res.status} ${await res.text()}`;
-  };
+  const post = poster(handle, 'https://bot.example/cw');
   out.exchange = [
     await post(fx.chatwoot.valid),
     await post(fx.chatwoot.valid),
@@ -67,12 +70,7 @@ export async function runCases(hookguard, fetchAdapter, fx) {
     logger: false,
     onEvent: () => undefined,
   });
-  const postStripe = async (d) => {
-    const res = await pay(
-      new Request('https://shop.example/stripe', { method: 'POST', headers: d.headers, body: d.body }),
-    );
-    return `${res.status} ${await res.text()}`;
-  };
+  const postStripe = poster(pay, 'https://shop.example/stripe');
   out.stripeExchange = [
     await postStripe(fx.stripe.valid),
     await postStripe(fx.stripe.valid),
