@@ -47,6 +47,9 @@ const TIMESTAMP_PATTERN = /^\d{1,15}$/;
  * Verifies a Chatwoot webhook signature over the exact bytes received. Throws {@link WebhookError}
  * (and nothing else) when the request is not authentic, stale, or the secret is missing.
  *
+ * Synchronous, so it needs `node:crypto` (Node, Bun, Deno); under Web Crypto only (Cloudflare Workers,
+ * Vercel Edge) it throws a TypeError before checking anything: use {@link verifyChatwootSignatureAsync}.
+ *
  * @example
  * ```ts
  * import { verifyChatwootSignature } from 'hookguard';

@@ -28,7 +28,7 @@ interface ParsedStripeHeader {
  * timestamps too far in the future are refused, several secrets may be given, a `t=` that is not a
  * non-negative integer is refused, bytes that are not valid UTF-8 are hashed as received (stripe-node
  * re-encodes them), and the body must be an event object (thin events included). Throws
- * {@link WebhookError} and nothing else.
+ * {@link WebhookError} and nothing else (but for the runtime refusal below).
  *
  * @example
  * ```ts

@@ -135,11 +135,12 @@ function run(command: string, args: string[]): unknown {
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-/** Bundles the cases for a Web Crypto runtime, resolving hookguard under its export conditions. */
+/** Bundles `entry` for a Web Crypto runtime, resolving hookguard under its export conditions. */
 async function bundle(
   conditions: string[],
   entry: string,
   format: 'esm' | 'iife',
+  define: Record<string, string> = {},
 ): Promise<{ code: string; inputs: string[] }> {
   writeFileSync(join(project, 'entry.mjs'), entry);
   const result = await build({
@@ -151,6 +152,7 @@ async function bundle(
     platform: 'neutral',
     mainFields: ['module', 'main'],
     conditions,
+    define,
     metafile: true,
     logLevel: 'silent',
   });
@@ -228,24 +230,14 @@ describe('the README examples for Web Crypto runtimes, from the packed tarball',
       readFileSync(join(repo, 'examples/recipes/nextjs/app/api/webhooks/edge/route.ts')),
     );
     // Next.js inlines process.env.* into Edge bundles at build time; the define does the same.
-    writeFileSync(
-      join(project, 'entry.mjs'),
+    const { code } = await bundle(
+      ['edge-light', 'worker', 'browser'],
       "import { POST, runtime } from './edge-route.ts';\naddEventListener('fetch', (e) => e.respondWith(runtime === 'edge' ? POST(e.request) : new Response('not edge', { status: 500 })));\n",
+      'iife',
+      { 'process.env.STRIPE_WEBHOOK_SECRET': JSON.stringify(WH) },
     );
-    const result = await build({
-      entryPoints: [join(project, 'entry.mjs')],
-      absWorkingDir: project,
-      bundle: true,
-      write: false,
-      format: 'iife',
-      platform: 'neutral',
-      mainFields: ['module', 'main'],
-      conditions: ['edge-light', 'worker', 'browser'],
-      define: { 'process.env.STRIPE_WEBHOOK_SECRET': JSON.stringify(WH) },
-      logLevel: 'silent',
-    });
     const { EdgeRuntime } = require('edge-runtime') as { EdgeRuntime: typeof EdgeRuntimeClass };
-    const runtime = new EdgeRuntime({ initialCode: result.outputFiles[0]!.text });
+    const runtime = new EdgeRuntime({ initialCode: code });
     const { stripe } = fx();
     const dispatch = (url: string, init: RequestInit) => runtime.dispatchFetch(url, init);
     expect(
