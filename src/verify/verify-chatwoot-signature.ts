@@ -48,7 +48,7 @@ const TIMESTAMP_PATTERN = /^\d{1,15}$/;
  * (and nothing else) when the request is not authentic, stale, or the secret is missing.
  *
  * Synchronous, so it needs `node:crypto` (Node, Bun, Deno); under Web Crypto only (Cloudflare Workers,
- * Vercel Edge) it throws a TypeError before checking anything: use {@link verifyChatwootSignatureAsync}.
+ * Vercel Edge) it throws a TypeError once it needs an HMAC: use {@link verifyChatwootSignatureAsync}.
  *
  * @example
  * ```ts
