@@ -9,7 +9,6 @@ export type Maybe<T> = T | Promise<T>;
 
 /** What both node.ts and web.ts export (a test checks web.ts against it). */
 export interface Platform {
-  readonly SYNC_CRYPTO: boolean;
   hmacSha256(secret: string, prefix: string | undefined, body: Uint8Array): Maybe<Uint8Array>;
   sha256Base64url(text: string): Maybe<string>;
   sha256Utf16Base64url(text: string): Maybe<string>;

@@ -4,9 +4,6 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 // (web.ts) has the same exports over Web Crypto and TextEncoder; package.json "imports" picks one by
 // runtime condition (`#platform`). Every caller accepts a promise where web.ts returns one.
 
-/** True here: every function below answers synchronously, so the public synchronous API works. */
-export const SYNC_CRYPTO = true;
-
 /** HMAC-SHA256 over `prefix` then `body`, both as the exact bytes given (no decode/re-encode). */
 export function hmacSha256(secret: string, prefix: string | undefined, body: Uint8Array): Uint8Array {
   const hmac = createHmac('sha256', secret);

@@ -2,9 +2,6 @@
 // TextEncoder / TextDecoder, nothing from Node. Chosen through package.json "imports" (`#platform`) under
 // the workerd, worker, edge-light and browser conditions; same exports as node.ts.
 
-/** False here: HMAC and SHA-256 answer with promises, so the synchronous API refuses to run. */
-export const SYNC_CRYPTO = false;
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** Imported keys by secret: importing is most of the cost of one small HMAC. Secrets are few per process. */

@@ -11,8 +11,8 @@ const sides: Record<'node' | 'web', Platform> = { node, web };
 
 describe('platform/web.ts agrees with platform/node.ts', () => {
   it('says which one answers synchronously', () => {
-    expect([sides.node.SYNC_CRYPTO, sides.web.SYNC_CRYPTO]).toEqual([true, false]);
-    expect(web.hmacSha256('k', undefined, new Uint8Array())).toBeInstanceOf(Promise);
+    expect(sides.node.hmacSha256('k', undefined, new Uint8Array())).toBeInstanceOf(Uint8Array);
+    expect(sides.web.hmacSha256('k', undefined, new Uint8Array())).toBeInstanceOf(Promise);
   });
 
   it('HMAC-SHA256, with and without a prefix, on any secret and bytes', async () => {
