@@ -1,32 +1,61 @@
 import { createHash } from 'node:crypto';
-import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { withTimeout } from '../stores/with-timeout.js';
-import { positive, settleWithin } from '../util/values.js';
+import {
+  DelayedError,
+  Queue,
+  UnrecoverableError,
+  Worker,
+  type ConnectionOptions,
+  type Job,
+} from 'bullmq';
+import type { DedupStore } from '../dedup/dedup-store.js';
+import { safeLogger } from '../pipeline/safe-logger.js';
+import type { Logger } from '../pipeline/types.js';
+import { createRedisDedupStore, type IoRedisLike } from '../stores/redis.js';
+import { field, positive, settleWithin } from '../util/values.js';
+import { INBOX_DEFAULTS } from './defaults.js';
 import {
   createJobRunner,
-  InFlightElsewhere,
-  type Inbox,
+  isInboxJob,
+  JobDeferred,
   type DeadLetter,
   type FailedInboxJob,
+  type Inbox,
   type InboxJob,
   type InboxWorker,
   type InboxWorkerOptions,
+  type JobRunner,
 } from './inbox.js';
+import { createWriteGate } from './write-gate.js';
 
 /** Options for {@link createBullMQInbox}. */
 export interface BullMQInboxOptions {
-  /** BullMQ's own connection option: ioredis options (`{ host, port }`) or an ioredis instance. */
+  /**
+   * BullMQ's own connection option: ioredis options (`{ host, port, password, db, tls }`) or an ioredis
+   * instance. From options, the web side's connection gets `enableOfflineQueue: false` unless you set it:
+   * while Redis is away a write is refused at once instead of waiting in the client.
+   */
   connection: ConnectionOptions;
   /** The queue's name; default `'hookguard'`. */
   queueName?: string;
-  /** Runs per event before it is kept as failed (dead letter); default 8. */
+  /** Runs per event before it is kept as failed (dead letter); default 15 (about 9 h of retries). */
   attempts?: number;
   /** Wait before the first retry, doubled for each next one; default 1000 ms. */
   backoffMs?: number;
-  /** Longest the web side waits for Redis to take an event; default 2000 ms, then INBOX_UNAVAILABLE. */
+  /**
+   * Longest the web side waits for Redis to confirm a write; default 2000 ms, then INBOX_UNAVAILABLE. A
+   * write that timed out may still land: the provider's retry is then answered `duplicate`.
+   */
   enqueueTimeoutMs?: number;
+  /** Writes Redis has not confirmed yet (timed-out ones included) before the next is refused at once; default 1000. */
+  maxPendingWrites?: number;
+  /** Their bodies' bytes; default 16 MiB. Bounds the web process's memory while Redis stalls. */
+  maxPendingBytes?: number;
   /** How long completed jobs stay (a redelivery meanwhile answers `duplicate` at once); default 3 days. */
   keepCompletedMs?: number;
+  /** How long failed jobs (the dead letter) stay unless retried; default 30 days. */
+  keepFailedMs?: number;
+  /** Warnings (Redis not durable) and errors; default the console, `false` silences. */
+  logger?: Logger | false;
 }
 
 /** Options for {@link BullMQInbox.worker}. */
@@ -35,7 +64,7 @@ export interface BullMQWorkerOptions extends InboxWorkerOptions {
   concurrency?: number;
   /** BullMQ's lock on a running job; a worker that dies releases it after this. Default 30 000 ms. */
   lockDurationMs?: number;
-  /** When a key is held by another worker, retry the job after this long (no attempt is used); default 5000 ms. */
+  /** A job whose key another worker holds (or without handlers here) is looked at again after this (no attempt is used); default 5000 ms. */
   inFlightDelayMs?: number;
 }
 
@@ -50,10 +79,16 @@ export interface BullMQInbox extends Inbox, DeadLetter {
 /** The job id for a key: BullMQ refuses ":" and integer-like ids, and keys can be long. */
 const jobIdOf = (key: string) => `hg-${createHash('sha256').update(key).digest('base64url')}`;
 
+/** BullMQ's client wraps an ioredis instance and forwards what it does not override, `call` included. */
+const asIoRedis = (client: unknown) => client as IoRedisLike;
+
+const isClient = (connection: ConnectionOptions) => typeof field(connection, 'options') === 'object';
+
 /**
  * A durable inbox on BullMQ (Redis). The web side writes each verified event as a job whose id is derived
  * from the dedup key, and answers only once Redis acknowledged it; workers run your handlers with retries
- * and exponential backoff, and keep a job that failed its last attempt as failed (dead letter).
+ * and exponential backoff, and keep a job that failed its last attempt as failed (dead letter). Redis must
+ * keep what it acknowledged: `appendonly yes` and `maxmemory-policy noeviction` (warned about at start).
  *
  * @example
  * ```ts
@@ -66,14 +101,28 @@ const jobIdOf = (key: string) => `hg-${createHash('sha256').update(key).digest('
  * ```
  */
 export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
-  const queueName = options.queueName ?? 'hookguard';
-  const attempts = Math.max(1, Math.floor(positive(options.attempts, 8)));
-  const backoffMs = positive(options.backoffMs, 1000);
-  const enqueueTimeoutMs = positive(options.enqueueTimeoutMs, 2000);
-  const keepCompletedMs = positive(options.keepCompletedMs, 3 * 24 * 60 * 60 * 1000);
-  const queue = new Queue(queueName, { connection: options.connection });
+  const queueName = options.queueName ?? INBOX_DEFAULTS.queueName;
+  const attempts = Math.max(1, Math.floor(positive(options.attempts, INBOX_DEFAULTS.attempts)));
+  const backoffMs = positive(options.backoffMs, INBOX_DEFAULTS.backoffMs);
+  const keepCompletedMs = positive(options.keepCompletedMs, INBOX_DEFAULTS.keepCompletedMs);
+  const keepFailedMs = positive(options.keepFailedMs, INBOX_DEFAULTS.keepFailedMs);
+  const log = safeLogger(options.logger, { queue: queueName });
+  const connection = isClient(options.connection)
+    ? options.connection
+    : { enableOfflineQueue: false, ...options.connection };
+  const queue = new Queue(queueName, { connection });
   // A Redis outage is reported per request (INBOX_UNAVAILABLE); the queue must not crash the process.
   queue.on('error', () => undefined);
+  void queue.client.then(
+    (client) => warnIfNotDurable(asIoRedis(client), log),
+    () => undefined,
+  );
+  const gate = createWriteGate('BullMQ enqueue', {
+    timeoutMs: positive(options.enqueueTimeoutMs, INBOX_DEFAULTS.enqueueTimeoutMs),
+    maxPending: positive(options.maxPendingWrites, INBOX_DEFAULTS.maxPendingWrites),
+    maxPendingBytes: positive(options.maxPendingBytes, INBOX_DEFAULTS.maxPendingBytes),
+  });
+  const workers = new Set<InboxWorker>();
 
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const jobId = job.key === undefined ? undefined : jobIdOf(job.key);
@@ -87,7 +136,7 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
         attempts,
         backoff: { type: 'exponential', delay: backoffMs },
         removeOnComplete: { age: Math.ceil(keepCompletedMs / 1000) },
-        removeOnFail: false,
+        removeOnFail: { age: Math.ceil(keepFailedMs / 1000) },
       }),
     ]);
     return before === 'unknown' ? 'queued' : 'duplicate';
@@ -95,10 +144,14 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
 
   return {
     queue,
-    enqueue: (job) => withTimeout('BullMQ enqueue', enqueueTimeoutMs, () => add(job)),
-    worker: (workerOptions) => startWorker(queueName, options.connection, workerOptions),
+    enqueue: (job, size = 0) => gate.write(size, () => add(job)),
+    worker(workerOptions) {
+      const worker = startWorker(queueName, options.connection, workerOptions);
+      workers.add(worker);
+      return worker;
+    },
     async failed(limit = 100) {
-      const jobs = (await queue.getFailed(0, Math.max(0, limit - 1))) as Job<InboxJob>[];
+      const jobs = (await queue.getFailed(0, Math.max(0, limit - 1))) as Job<unknown>[];
       return jobs.map(describeFailed);
     },
     async retry(id) {
@@ -108,31 +161,63 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
       return true;
     },
     async retryAll() {
-      // Job by job rather than queue.retryJobs(): each gets its attempts back, as retry(id) gives them.
-      let count = 0;
-      for (;;) {
-        const jobs = (await queue.getFailed(0, 99)) as Job<InboxJob>[];
-        if (jobs.length === 0) return count;
-        for (const job of jobs) {
-          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-          count++;
-        }
+      // The failed jobs as they are now, job by job (each gets its attempts back, as retry(id) gives
+      // them): a retried job that fails again while this runs is not picked up a second time.
+      const ids: string[] = [];
+      for (let start = 0; ; start += 500) {
+        const page = await queue.getJobs(['failed'], start, start + 499, true);
+        ids.push(...page.map((job) => String(job.id)));
+        if (page.length < 500) break;
       }
+      let count = 0;
+      for (const id of new Set(ids)) {
+        const job = await queue.getJob(id);
+        if (job === undefined || (await job.getState()) !== 'failed') continue;
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        count++;
+      }
+      return count;
     },
-    close: () => queue.close(),
+    async close() {
+      await Promise.all([...workers].map((worker) => worker.close()));
+      await queue.close();
+    },
   };
 }
 
-function describeFailed(job: Job<InboxJob>): FailedInboxJob {
+/** A failed job as the dead letter lists it; a job of someone else's on the queue is listed, not trusted. */
+function describeFailed(job: Job<unknown>): FailedInboxJob {
+  const data = job.data;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   return {
     id: String(job.id),
-    provider: String(job.data.provider),
-    event: job.data.name,
-    key: job.data.key,
+    provider: isInboxJob(data) ? data.provider : `(not a hookguard job: ${String(job.name)})`,
+    event: text(field(data, 'name')),
+    key: text(field(data, 'key')),
     attempts: job.attemptsMade,
-    error: job.failedReason,
+    error: String(job.failedReason ?? ''),
     failedAt: job.finishedOn === undefined ? undefined : new Date(job.finishedOn).toISOString(),
   };
+}
+
+/**
+ * Warns once when Redis would lose what it acknowledged: no AOF (a restart loses every queued event since
+ * the last snapshot), or an eviction policy that may drop jobs under memory pressure. Servers that refuse
+ * CONFIG (managed Redis) are not second-guessed.
+ */
+async function warnIfNotDurable(client: IoRedisLike, log: Required<Logger>): Promise<void> {
+  let config: unknown;
+  try {
+    config = await client.call('CONFIG', 'GET', 'appendonly');
+  } catch {
+    return;
+  }
+  if (Array.isArray(config) && config[1] === 'no') {
+    log.warn(
+      {},
+      'Redis has appendonly no: a Redis restart loses queued events that were already answered 200. Set appendonly yes (appendfsync everysec or always) for the inbox.',
+    );
+  }
 }
 
 function startWorker(
@@ -140,18 +225,33 @@ function startWorker(
   connection: ConnectionOptions,
   options: BullMQWorkerOptions,
 ): InboxWorker {
-  const runner = createJobRunner(options);
-  const inFlightDelayMs = positive(options.inFlightDelayMs, 5000);
-  const worker = new Worker<InboxJob>(
+  let worker: Worker<unknown> | undefined;
+  const runner = createJobRunner(options, () =>
+    // The default store lives on the queue's own Redis, through the worker's connection: every worker
+    // of the inbox shares it, and it is exactly as durable as the jobs.
+    lazyStore(async () =>
+      createRedisDedupStore({ client: asIoRedis(await worker!.client), prefix: `hookguard:inbox:${queueName}:` }),
+    ),
+  );
+  const deferMs = positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs);
+  const abandoned = abandonment();
+  worker = new Worker<unknown>(
     queueName,
     async (job, token) => {
+      if (!isInboxJob(job.data)) {
+        runner.log.error({ job: job.id }, 'a job that hookguard did not write is on the queue: failed at once');
+        throw new UnrecoverableError('not a hookguard job');
+      }
+      const data = job.data;
+      const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       try {
-        return await runner.run(job.data, job.attemptsMade + 1);
+        return await Promise.race([runner.run(data, job.attemptsMade + 1, final), abandoned.signal]);
       } catch (err) {
-        if (!(err instanceof InFlightElsewhere) || token === undefined) throw err;
-        // Another worker holds the key (the engine handed the job out twice): look again later, without
+        if (!(err instanceof JobDeferred) || token === undefined) throw err;
+        // Another worker holds the key, or this one has no handlers for it: look again later, without
         // spending one of the job's attempts.
-        await job.moveToDelayed(Date.now() + inFlightDelayMs, token);
+        await job.moveToDelayed(Date.now() + deferMs, token);
+        runner.deferred(data, err.reason);
         throw new DelayedError();
       }
     },
@@ -166,9 +266,54 @@ function startWorker(
   worker.on('error', () => undefined); // connection errors: BullMQ reconnects by itself
   return {
     stats: () => ({ ...runner.counts }),
-    async close(timeoutMs = 30_000) {
-      if ((await settleWithin(worker.close(), timeoutMs)) === 'late') await worker.close(true);
-    },
+    close: (timeoutMs) => closeWorker(worker, runner, abandoned.abandon, timeoutMs),
+  };
+}
+
+/**
+ * Waits for running handlers at most `timeoutMs`; then gives up on them (their jobs stay active until the
+ * lock runs out and another worker takes them) and disconnects, at most one more second.
+ */
+async function closeWorker(
+  worker: Worker<unknown>,
+  runner: JobRunner,
+  abandon: () => void,
+  timeoutMs: number = INBOX_DEFAULTS.closeTimeoutMs,
+): Promise<void> {
+  const closing = worker.close();
+  if ((await settleWithin(closing, timeoutMs)) === 'done') return;
+  runner.log.warn(
+    { timeoutMs },
+    'close(): handlers still running at the deadline are abandoned; their jobs run again after the lock',
+  );
+  runner.abandon();
+  abandon();
+  if ((await settleWithin(closing, 1000)) === 'done') return;
+  await settleWithin(Promise.allSettled([worker.disconnect()]), 1000);
+}
+
+/** A promise that rejects (with BullMQ's "leave the job as it is") once `abandon()` is called. */
+function abandonment() {
+  let abandon = () => {};
+  const signal = new Promise<never>((_resolve, reject) => {
+    abandon = () => reject(new DelayedError('abandoned at close'));
+  });
+  signal.catch(() => undefined);
+  return { signal, abandon: () => abandon() };
+}
+
+/** A store made on first use (the worker's connection exists only once the worker does). */
+function lazyStore(make: () => Promise<DedupStore>): DedupStore {
+  let store: Promise<DedupStore> | undefined;
+  const get = () =>
+    (store ??= make().catch((err: unknown) => {
+      store = undefined;
+      throw err;
+    }));
+  return {
+    claim: async (key, leaseMs) => (await get()).claim(key, leaseMs),
+    complete: async (key, token, ttlMs) => (await get()).complete(key, token, ttlMs),
+    release: async (key, token) => (await get()).release(key, token),
   };
 }
 
@@ -180,5 +325,6 @@ export type {
   InboxHandlers,
   InboxJob,
   InboxWorker,
+  InboxWorkerCounts,
   InboxWorkerOptions,
 } from './inbox.js';

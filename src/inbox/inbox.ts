@@ -1,53 +1,42 @@
 import type { DedupStore } from '../dedup/dedup-store.js';
-import { WebhookError } from '../errors/webhook-error.js';
 import type { ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { chatwootSpec } from '../pipeline/create-chatwoot-handler.js';
 import type { StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import { stripeSpec } from '../pipeline/create-stripe-handler.js';
 import { DEFAULTS } from '../pipeline/defaults.js';
+import type { InboxJob } from '../pipeline/enqueue-stage.js';
 import type { ProviderSpec } from '../pipeline/provider-spec.js';
 import { safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger, Provider, WebhookContext, WebhookOutcome } from '../pipeline/types.js';
-import { createMemoryDedupStore } from '../stores/memory.js';
-import { describeError, isThenable, positive } from '../util/values.js';
+import { describeError, field, isThenable, positive } from '../util/values.js';
 
-// The engine-agnostic half of the durable inbox: what the web side writes, and what a worker does with
-// a job. `hookguard/bullmq` and `hookguard/pg-boss` only move jobs.
+export type { Inbox, InboxJob } from '../pipeline/enqueue-stage.js';
 
-/** What the web side writes to the inbox: the verified, parsed event and what the pipeline learnt. */
-export interface InboxJob {
-  provider: Provider;
-  /** The event as parsed from the signed body. */
-  event: unknown;
-  /** The dedup key (namespace included); the engine dedupes on it. Undefined: nothing identifies it. */
-  key: string | undefined;
-  deliveryId: string | undefined;
-  /** The event name, bounded and on one line (for the engine's dashboards). */
-  name: string | undefined;
-}
-
-/**
- * A durable inbox as the pipeline sees it. `enqueue` resolves only once the engine acknowledged the write:
- * `'queued'`, or `'duplicate'` when a job with this key is already queued, running, done or dead-lettered.
- */
-export interface Inbox {
-  enqueue(job: InboxJob): Promise<'queued' | 'duplicate'>;
-}
+// The engine-agnostic half of the durable inbox: what a worker does with a job. `hookguard/bullmq` and
+// `hookguard/pg-boss` only move jobs; the pipeline's enqueue stage writes them.
 
 /** The handler context in a worker: the web side's, plus the attempt number (1 on the first run). */
 export interface InboxContext extends WebhookContext {
   attempt: number;
 }
 
-/** Which providers a worker handles: the same options objects as the web side (their `on` / `onEvent`). */
+/**
+ * Which providers a worker handles: the same options objects as the web side (their `on` / `onEvent`).
+ * Several endpoints of one provider on one inbox: give a list, each with its own `namespace`; a job runs
+ * the handlers of the endpoint (namespace) that took it.
+ */
 export interface InboxHandlers {
-  chatwoot?: ChatwootWebhookOptions;
-  stripe?: StripeWebhookOptions;
+  chatwoot?: ChatwootWebhookOptions | readonly ChatwootWebhookOptions[];
+  stripe?: StripeWebhookOptions | readonly StripeWebhookOptions[];
 }
 
 /** Options every inbox worker takes. */
 export interface InboxWorkerOptions extends InboxHandlers {
-  /** Claims around each run, so a job the engine hands out again after it completed does not run twice. Default: a memory store (one worker process); share Redis or PostgreSQL across workers. */
+  /**
+   * Claims around each run, so a job the engine hands out again (a lock that ran out under a slow handler,
+   * a completion the engine could not record) does not run twice. Default: a store on the engine's own
+   * server (Redis for BullMQ, PostgreSQL for pg-boss), shared by every worker of the inbox.
+   */
   store?: DedupStore;
   /** How long a run may hold its claim; keep it above your slowest handler. Default 60 s. */
   leaseMs?: number;
@@ -59,12 +48,18 @@ export interface InboxWorkerOptions extends InboxHandlers {
   onOutcome?: (outcome: WebhookOutcome & { attempt: number }) => void;
 }
 
-/** What both engines' inboxes give operators and shutdown code. */
+/** What a worker counted since it started. */
+export type InboxWorkerCounts = Record<'processed' | 'duplicate' | 'ignored' | 'failed' | 'deferred', number>;
+
 /** A running worker. */
 export interface InboxWorker {
-  /** Counts since it started. */
-  stats(): Record<'processed' | 'duplicate' | 'ignored' | 'failed', number>;
-  /** Stops taking jobs and waits for the running ones (at most `timeoutMs`, default 30 s; then stops anyway). */
+  /** Counts since it started (`deferred`: jobs given back without using an attempt). */
+  stats(): InboxWorkerCounts;
+  /**
+   * Stops taking jobs and waits for the running ones, at most `timeoutMs` (default 30 s); then it stops
+   * anyway: a run still going is abandoned, and the engine hands its job out again after its lock or
+   * expiry (the claim in the store keeps it from running twice if it did finish).
+   */
   close(timeoutMs?: number): Promise<void>;
 }
 
@@ -73,6 +68,7 @@ export interface FailedInboxJob {
   id: string;
   provider: string;
   event: string | undefined;
+  /** The dedup key, as the web side computed it (namespace included). */
   key: string | undefined;
   attempts: number;
   error: string;
@@ -85,107 +81,208 @@ export interface DeadLetter {
   failed(limit?: number): Promise<FailedInboxJob[]>;
   /** Runs a failed job again; false when there is no such failed job. */
   retry(id: string): Promise<boolean>;
-  /** Runs every failed job again; resolves with how many. */
+  /** Runs again every job that was failed when it was called; resolves with how many. */
   retryAll(): Promise<number>;
-  /** BullMQ: closes the queue's connection (workers close on their own). pg-boss: stops pg-boss and its workers, waiting for running jobs. */
+  /** Closes this inbox's workers (bounded, as `worker.close()`), then its connections. */
   close(): Promise<void>;
 }
 
-/** Thrown by a run whose key another worker holds: the engine retries the job later. */
-export class InFlightElsewhere extends Error {
-  constructor() {
-    super('Another worker is processing this event; the job will be retried.');
-    this.name = 'InFlightElsewhere';
+/** Why a run gave its job back to the engine without using an attempt. */
+export type DeferReason = 'in-flight' | 'no-handler';
+
+/** Thrown by a run that must wait: another worker holds the key, or this worker has no handler for it. */
+export class JobDeferred extends Error {
+  constructor(readonly reason: DeferReason) {
+    super(
+      reason === 'in-flight'
+        ? 'Another worker is processing this event; the job will be looked at again later.'
+        : 'This worker has no handlers for the job; it is left for another worker.',
+    );
+    this.name = 'JobDeferred';
   }
 }
 
 /** What a worker resolved once: the specs of the providers it handles, the store, the logger. */
 export interface JobRunner {
-  run(job: InboxJob, attempt: number): Promise<'processed' | 'duplicate' | 'ignored'>;
-  readonly counts: Record<'processed' | 'duplicate' | 'ignored' | 'failed', number>;
+  /** `final`: this is the job's last attempt (for the log line: retried, or dead-lettered). */
+  run(job: InboxJob, attempt: number, final: boolean): Promise<'processed' | 'duplicate' | 'ignored'>;
+  /** Counts a deferral the engine carried out. */
+  deferred(job: InboxJob, reason: DeferReason): void;
+  readonly counts: InboxWorkerCounts;
+  /** Gives up retrying completions still pending (called when a close ran out of time). */
+  abandon(): void;
+  readonly log: Required<Logger>;
+}
+
+/** Is this an event job the web side wrote (rather than someone else's job on the same queue)? */
+export function isInboxJob(data: unknown): data is InboxJob {
+  const provider = field(data, 'provider');
+  return provider === 'chatwoot' || provider === 'stripe';
 }
 
 /**
- * Builds the function a worker calls for each job: claim the key, run the provider's handler with the
- * context and the attempt, complete (or release and rethrow, so the engine retries with backoff).
+ * Builds the function a worker calls for each job: pick the endpoint's handlers, claim the key, run the
+ * handler with the context and the attempt, then record the completion until it sticks (or release and
+ * rethrow, so the engine retries with backoff). `defaultStore` is the engine's own shared store.
  */
-export function createJobRunner(options: InboxWorkerOptions): JobRunner {
-  const specs = specsOf(options);
-  const store = options.store ?? createMemoryDedupStore();
+export function createJobRunner(options: InboxWorkerOptions, defaultStore: () => DedupStore): JobRunner {
+  const endpoints = endpointsOf(options);
+  const store = options.store ?? defaultStore();
   const leaseMs = positive(options.leaseMs, DEFAULTS.leaseMs);
   const ttlMs = positive(options.dedupTtlMs, DEFAULTS.dedupTtlMs);
-  const counts = { processed: 0, duplicate: 0, ignored: 0, failed: 0 };
+  const counts: InboxWorkerCounts = { processed: 0, duplicate: 0, ignored: 0, failed: 0, deferred: 0 };
   const report = reporter(options, counts);
+  const log = safeLogger(options.logger, {});
+  const completions = persistently();
+  const warnedNoHandler = new Set<string>();
 
-  async function run(job: InboxJob, attempt: number): Promise<'processed' | 'duplicate' | 'ignored'> {
+  async function run(job: InboxJob, attempt: number, final: boolean) {
     const started = performance.now();
-    const spec = specs[job.provider];
-    if (spec === undefined) {
-      throw new WebhookError('HANDLER_FAILED', `This worker has no ${String(job.provider)} handlers.`);
-    }
+    const spec = endpoints.get(endpointOf(job.provider, job.namespace));
+    if (spec === undefined) throw new JobDeferred('no-handler');
     const handler = spec.handlerFor(job.event);
-    const log = safeLogger(options.logger, {
+    const jobLog = safeLogger(options.logger, {
       provider: job.provider,
       event: job.name,
       key: job.key,
       deliveryId: job.deliveryId,
       attempt,
     });
-    if (handler === undefined) {
-      report(job, attempt, started, 'ignored');
-      return 'ignored';
-    }
+    if (handler === undefined) return report(job, attempt, started, 'ignored');
     let token: string | undefined;
     if (job.key !== undefined) {
       const claim = await store.claim(job.key, leaseMs);
-      if (claim.status === 'duplicate') {
-        report(job, attempt, started, 'duplicate');
-        return 'duplicate';
-      }
-      if (claim.status === 'in-flight') throw new InFlightElsewhere();
+      if (claim.status === 'duplicate') return report(job, attempt, started, 'duplicate');
+      if (claim.status === 'in-flight') throw new JobDeferred('in-flight');
       token = claim.token;
     }
-    const ctx: InboxContext = {
-      provider: job.provider,
-      key: job.key,
-      deliveryId: job.deliveryId,
-      headers: {},
-      log,
-      attempt,
-      req: undefined,
-    };
+    const ctx: InboxContext = { ...contextOf(job, jobLog), attempt };
     try {
       const result = handler(job.event, ctx);
       if (isThenable(result)) await result;
     } catch (err) {
       if (token !== undefined) await Promise.resolve(store.release(job.key!, token)).catch(() => undefined);
-      log.error({ err: describeError(err) }, 'handler failed in the inbox worker; the engine will retry it');
+      jobLog.error(
+        { err: describeError(err) },
+        final
+          ? 'handler failed on its last attempt: the job is kept as failed (dead letter); retry it with `hookguard inbox retry`'
+          : 'handler failed in the inbox worker; the engine will retry it with backoff',
+      );
       report(job, attempt, started, 'failed');
       throw err;
     }
-    if (token !== undefined) {
-      // The work is done: a store that fails now must not make the engine run it again.
-      await Promise.resolve(store.complete(job.key!, token, ttlMs)).catch((err: unknown) =>
-        log.error({ err: describeError(err) }, 'could not record completion in the dedup store'),
+    const elapsed = performance.now() - started;
+    if (elapsed > leaseMs) {
+      jobLog.warn(
+        { durationMs: Math.round(elapsed), leaseMs },
+        'the handler outlived its lease: another worker could have run it too; raise leaseMs',
       );
     }
-    report(job, attempt, started, 'processed');
-    return 'processed';
+    // The work is done: the completion must stick, or a redelivery would run it again.
+    if (token !== undefined) await completions.record(() => store.complete(job.key!, token, ttlMs), jobLog);
+    return report(job, attempt, started, 'processed');
   }
-  return { run, counts };
+
+  function deferred(job: InboxJob, reason: DeferReason): void {
+    counts.deferred++;
+    if (reason !== 'no-handler') return;
+    const endpoint = endpointOf(job.provider, job.namespace);
+    if (warnedNoHandler.has(endpoint)) return;
+    warnedNoHandler.add(endpoint);
+    log.warn(
+      { provider: job.provider, namespace: job.namespace },
+      `A ${job.provider} job${job.namespace === undefined ? '' : ` of namespace "${job.namespace}"`} reached a worker without handlers for it: it is given back (no attempt used) for a worker that has them. If none does, start one with these handlers.`,
+    );
+  }
+
+  return { run, deferred, counts, abandon: completions.abandon, log };
 }
 
-function specsOf(options: InboxHandlers): Partial<Record<Provider, ProviderSpec<unknown>>> {
-  const specs: Partial<Record<Provider, ProviderSpec<unknown>>> = {};
-  if (options.chatwoot !== undefined)
-    specs.chatwoot = chatwootSpec(options.chatwoot) as ProviderSpec<unknown>;
-  if (options.stripe !== undefined) specs.stripe = stripeSpec(options.stripe) as ProviderSpec<unknown>;
-  return specs;
+/** The handlers of each endpoint (provider and namespace) a worker serves. */
+function endpointsOf(options: InboxHandlers): Map<string, ProviderSpec<unknown>> {
+  const endpoints = new Map<string, ProviderSpec<unknown>>();
+  const add = (provider: Provider, list: readonly { namespace?: string }[], make: (o: never) => unknown) => {
+    for (const own of list) {
+      const endpoint = endpointOf(provider, own.namespace);
+      if (endpoints.has(endpoint)) {
+        throw new TypeError(
+          `Two ${provider} handler sets of this worker have the same namespace: give each endpoint its own namespace (as on the web side).`,
+        );
+      }
+      endpoints.set(endpoint, make(own as never) as ProviderSpec<unknown>);
+    }
+  };
+  add('chatwoot', listOf(options.chatwoot), chatwootSpec);
+  add('stripe', listOf(options.stripe), stripeSpec);
+  return endpoints;
+}
+
+const listOf = <T>(value: T | readonly T[] | undefined): readonly T[] =>
+  value === undefined ? [] : Array.isArray(value) ? (value as readonly T[]) : [value as T];
+
+const endpointOf = (provider: string, namespace: string | undefined) =>
+  `${provider}\u0000${typeof namespace === 'string' ? namespace : ''}`;
+
+function contextOf(job: InboxJob, log: Required<Logger>): WebhookContext {
+  return { provider: job.provider, key: job.key, deliveryId: job.deliveryId, headers: {}, log, req: undefined };
+}
+
+/**
+ * Completions recorded until they stick: a store that is down now (its server restarting) must not turn a
+ * finished run into an unfinished one. Retries back off to 5 s; `abandon()` (a close out of time) ends them.
+ */
+function persistently() {
+  let abandoned = false;
+  const wakers = new Set<() => void>();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wakers.delete(done);
+        resolve();
+      }
+      wakers.add(done);
+    });
+  async function record(complete: () => void | Promise<void>, jobLog: Required<Logger>): Promise<void> {
+    for (let tries = 1, delay = 100; ; tries++, delay = Math.min(delay * 2, 5000)) {
+      try {
+        await complete();
+        if (tries > 1) jobLog.warn({ tries }, 'completion recorded in the dedup store after it came back');
+        return;
+      } catch (err) {
+        if (abandoned) {
+          jobLog.error(
+            { err: describeError(err), tries },
+            'the worker stopped before the dedup store took this completion: a redelivery may run it again',
+          );
+          return;
+        }
+        if (tries === 1) {
+          jobLog.error(
+            { err: describeError(err) },
+            'could not record completion in the dedup store; retrying until it sticks',
+          );
+        }
+        await pause(delay);
+      }
+    }
+  }
+  function abandon(): void {
+    abandoned = true;
+    for (const wake of [...wakers]) wake();
+  }
+  return { record, abandon };
 }
 
 /** Counts a run's outcome and reports it to `onOutcome` (which must not fail the job). */
-function reporter(options: InboxWorkerOptions, counts: JobRunner['counts']) {
-  return (job: InboxJob, attempt: number, started: number, result: keyof JobRunner['counts']): void => {
+function reporter(options: InboxWorkerOptions, counts: InboxWorkerCounts) {
+  return <R extends 'processed' | 'duplicate' | 'ignored' | 'failed'>(
+    job: InboxJob,
+    attempt: number,
+    started: number,
+    result: R,
+  ): R => {
     counts[result]++;
     try {
       options.onOutcome?.({
@@ -201,5 +298,6 @@ function reporter(options: InboxWorkerOptions, counts: JobRunner['counts']) {
     } catch {
       // A metrics hook must not fail the job.
     }
+    return result;
   };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
+import { createPostgresDedupStore } from '../stores/postgres.js';
 import { withTimeout } from '../stores/with-timeout.js';
 import { positive, settleWithin } from '../util/values.js';
 import {
@@ -111,7 +112,7 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
         );
         return id === null ? 'duplicate' : 'queued';
       }),
-    worker: (workerOptions) => startWorker(boss, start, queue, workerOptions),
+    worker: (workerOptions) => startWorker(boss, start, queue, workerOptions, schema),
     async failed(limit = 100) {
       await start();
       const { rows } = await sql(
@@ -166,8 +167,25 @@ function startWorker(
   start: () => Promise<void>,
   queue: string,
   options: PgBossWorkerOptions,
+  schema: string,
 ): InboxWorker {
-  const runner = createJobRunner(options);
+  const runner = createJobRunner(options, () => {
+    // The dedup store on pg-boss's own database, in its schema: every worker of the inbox shares it.
+    const store = createPostgresDedupStore({
+      pool: { query: (text, values) => boss.getDb().executeSql(text, values ?? []) },
+      table: `${schema}.hookguard_dedup`,
+    });
+    let made: Promise<void> | undefined;
+    const ready = () => (made ??= start().then(() => store.ensureSchema())).catch((err: unknown) => {
+      made = undefined;
+      throw err;
+    });
+    return {
+      claim: async (key, leaseMs) => (await ready(), store.claim(key, leaseMs)),
+      complete: async (key, token, ttlMs) => (await ready(), store.complete(key, token, ttlMs)),
+      release: async (key, token) => (await ready(), store.release(key, token)),
+    };
+  });
   const concurrency = Math.max(1, Math.floor(positive(options.concurrency, 1)));
   const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);
   let stopping = false;
@@ -184,7 +202,7 @@ function startWorker(
   // backoff, or keeps it as failed after its last attempt).
   const settle = async (job: PgBoss.JobWithMetadata<InboxJob>): Promise<void> => {
     try {
-      await runner.run(job.data, job.retryCount + 1);
+      await runner.run(job.data, job.retryCount + 1, job.retryCount + 1 >= job.retryLimit + 1);
       await boss.complete(queue, job.id);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

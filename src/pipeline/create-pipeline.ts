@@ -5,7 +5,7 @@ import { createMemoryDedupStore } from '../stores/memory.js';
 import { describeError, isThenable, positive, safeCall, settleWithin } from '../util/values.js';
 import { buildAnswers, type Verdict } from './answers.js';
 import { DEFAULTS, resolveBodyLimits } from './defaults.js';
-import type { Inbox } from '../inbox/inbox.js';
+import { enqueueStage } from './enqueue-stage.js';
 import type { EventHandler, ProviderSpec } from './provider-spec.js';
 import { safeLogger } from './safe-logger.js';
 import {
@@ -83,6 +83,7 @@ function newDelivery<E>(p: Pipeline<E>, req: WebhookRequest): Delivery<E> {
     key: undefined,
     token: undefined,
     ctx: undefined,
+    size: 0,
     log: p.log,
   };
 }
@@ -109,11 +110,13 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
       : (options.store ?? createMemoryDedupStore());
   const namespace =
     typeof options.namespace === 'string' && options.namespace !== '' ? options.namespace : '';
-  if (store !== undefined) noteStoreUser(store, spec.provider, namespace, log);
+  if (store !== undefined) noteSharedUse(store, 'dedup store', spec.provider, namespace, log);
+  if (options.inbox !== undefined) noteSharedUse(options.inbox, 'inbox', spec.provider, namespace, log);
   return {
     spec,
     options,
     store,
+    namespace,
     keyPrefix: namespace === '' ? undefined : `${namespace}:`,
     inbox: options.inbox,
     leaseMs,
@@ -128,21 +131,27 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
   };
 }
 
-/** Which provider and namespace pairs use each store object in this process. */
-const storeUsers = new WeakMap<object, Set<string>>();
+/** Which provider and namespace pairs use each store or inbox object in this process. */
+const sharedUsers = new WeakMap<object, Set<string>>();
 
 /**
- * Two handlers of one provider on one store under one namespace swallow each other's events (the second
- * answers "duplicate" to an event only the first processed): warn once, at creation.
+ * Two handlers of one provider on one store (or one inbox) under one namespace swallow each other's events
+ * (the second answers "duplicate" to an event only the first took): warn once, at creation.
  */
-function noteStoreUser(store: object, provider: string, namespace: string, log: Required<Logger>): void {
-  const users = storeUsers.get(store) ?? new Set<string>();
-  storeUsers.set(store, users);
+function noteSharedUse(
+  shared: object,
+  what: 'dedup store' | 'inbox',
+  provider: string,
+  namespace: string,
+  log: Required<Logger>,
+): void {
+  const users = sharedUsers.get(shared) ?? new Set<string>();
+  sharedUsers.set(shared, users);
   const user = `${provider}\u0000${namespace}`;
   if (users.has(user)) {
     log.warn(
       { namespace: namespace === '' ? undefined : namespace },
-      `Two ${provider} handlers share one dedup store under the same namespace: an event sent to both ` +
+      `Two ${provider} handlers share one ${what} under the same namespace: an event sent to both ` +
         'endpoints is processed by only one of them. Give each handler its own namespace option.',
     );
   }
@@ -179,6 +188,7 @@ function process<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Answerin
   } catch (err) {
     return unreadable(p, d, err);
   }
+  d.size = bytes.byteLength;
   if (!isThenable(verified)) return route(p, d);
   return verified.then(
     () => route(p, d),
@@ -213,7 +223,7 @@ function keyless<E>(p: Pipeline<E>, d: Delivery<E>, err: unknown): Answering {
 
 /** Into the inbox, or claim and run. */
 function claim<E>(p: Pipeline<E>, d: Delivery<E>, handler: EventHandler<E>): Answering {
-  if (p.inbox !== undefined) return enqueue(p, d, p.inbox);
+  if (p.inbox !== undefined) return enqueueStage(p, d, p.inbox, d.size);
   let claimed: ClaimResult | PromiseLike<ClaimResult> | undefined;
   try {
     claimed = claimStage(p, d);
@@ -224,31 +234,6 @@ function claim<E>(p: Pipeline<E>, d: Delivery<E>, handler: EventHandler<E>): Ans
   return Promise.resolve(claimed).then(
     (result) => afterClaim(p, d, handler, result),
     (err: unknown) => storeFailed(p, d, err),
-  );
-}
-
-/** With an inbox: the event is written durably (deduplicated by the engine on the key), not run here. */
-function enqueue<E>(p: Pipeline<E>, d: Delivery<E>, inbox: Inbox): Promise<WebhookResponse> {
-  const job = {
-    provider: p.spec.provider,
-    event: d.event,
-    key: d.key,
-    deliveryId: d.deliveryId,
-    name: d.name,
-  };
-  return inbox.enqueue(job).then(
-    (result) => {
-      d.log.info({ outcome: result }, result === 'queued' ? 'queued' : 'already in the inbox');
-      return answerStage(p, d, result);
-    },
-    (err: unknown) => {
-      const answer = p.answers.INBOX_UNAVAILABLE;
-      d.log.error(
-        { outcome: answer.result, code: 'INBOX_UNAVAILABLE', status: answer.status, err: describeError(err) },
-        'The inbox did not take the event; nothing was queued, so the sender will retry it.',
-      );
-      return answerStage(p, d, 'INBOX_UNAVAILABLE');
-    },
   );
 }
 

@@ -1,5 +1,4 @@
 import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
-import type { Inbox } from '../inbox/inbox.js';
 import { bodyTooLarge, bodyUnavailable } from '../errors/body-errors.js';
 import { WebhookError } from '../errors/webhook-error.js';
 import { oneLine } from '../text/one-line.js';
@@ -8,6 +7,7 @@ import type { Maybe } from '../platform/index.js';
 import { describeError, isThenable, safeCall } from '../util/values.js';
 import type { Answer, Verdict } from './answers.js';
 import type { BodyLimits } from './defaults.js';
+import type { Inbox } from './enqueue-stage.js';
 import type { EventHandler, ProviderSpec } from './provider-spec.js';
 import { safeLogger } from './safe-logger.js';
 import type {
@@ -36,6 +36,8 @@ export interface Pipeline<E> {
   readonly ackAfterMs: number | undefined;
   /** Where events go instead of running inline, when set. */
   readonly inbox: Inbox | undefined;
+  /** The `namespace` option, or `''`. */
+  readonly namespace: string;
   /** Prefixed to every key (`{namespace}:`), or undefined. */
   readonly keyPrefix: string | undefined;
   /** No usable secret and `allowUnsigned` is off: every request is refused with MISSING_SECRET. */
@@ -58,6 +60,8 @@ export interface Delivery<E> {
   key: string | undefined;
   token: string | undefined;
   ctx: WebhookContext | undefined;
+  /** The raw body's length in bytes, once read. */
+  size: number;
   /** The pipeline's logger, then (from the key stage) one with the event, key and delivery id bound. */
   log: Required<Logger>;
 }

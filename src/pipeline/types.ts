@@ -1,6 +1,6 @@
 import type { WebhookErrorCode } from '../errors/webhook-error.js';
 import type { DedupStore } from '../dedup/dedup-store.js';
-import type { Inbox } from '../inbox/inbox.js';
+import type { Inbox } from './enqueue-stage.js';
 import type { HeaderSource, RawBody } from '../types/common.js';
 
 /**
