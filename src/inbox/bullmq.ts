@@ -225,17 +225,17 @@ function startWorker(
   connection: ConnectionOptions,
   options: BullMQWorkerOptions,
 ): InboxWorker {
-  let worker: Worker<unknown> | undefined;
+  const started: { worker?: Worker<unknown> } = {};
   const runner = createJobRunner(options, () =>
     // The default store lives on the queue's own Redis, through the worker's connection: every worker
     // of the inbox shares it, and it is exactly as durable as the jobs.
     lazyStore(async () =>
-      createRedisDedupStore({ client: asIoRedis(await worker!.client), prefix: `hookguard:inbox:${queueName}:` }),
+      createRedisDedupStore({ client: asIoRedis(await started.worker!.client), prefix: `hookguard:inbox:${queueName}:` }),
     ),
   );
   const deferMs = positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs);
   const abandoned = abandonment();
-  worker = new Worker<unknown>(
+  const worker = new Worker<unknown>(
     queueName,
     async (job, token) => {
       if (!isInboxJob(job.data)) {
@@ -263,6 +263,7 @@ function startWorker(
       stalledInterval: positive(options.lockDurationMs, 30_000),
     },
   );
+  started.worker = worker;
   worker.on('error', () => undefined); // connection errors: BullMQ reconnects by itself
   return {
     stats: () => ({ ...runner.counts }),
