@@ -48,7 +48,14 @@ export interface PrivateRedis {
 
 /** A redis-server with AOF (every write fsynced unless `appendfsync` says otherwise). */
 export async function startPrivateRedis(
-  options: { password?: string; appendonly?: boolean; appendfsync?: string; port?: number } = {},
+  options: {
+    password?: string;
+    appendonly?: boolean;
+    appendfsync?: string;
+    /** Redis's own snapshot schedule when true; else none (`--save ""`). */
+    snapshots?: boolean;
+    port?: number;
+  } = {},
 ): Promise<PrivateRedis> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'hookguard-redis-'));
@@ -59,8 +66,7 @@ export async function startPrivateRedis(
     '127.0.0.1',
     '--dir',
     dir,
-    '--save',
-    '',
+    ...(options.snapshots === true ? [] : ['--save', '']),
     '--appendonly',
     options.appendonly === false ? 'no' : 'yes',
     '--appendfsync',

@@ -358,6 +358,26 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox under faults', 
     expect(one.stats().processed + two.stats().processed).toBe(1);
   }, 30_000);
 
+  it('what a kill -9 of Redis keeps of 50 events answered 200 queued: none with its out-of-the-box settings, all with AOF', async () => {
+    const kept: Record<string, number> = {};
+    for (const [name, options] of [
+      ['snapshots only (out of the box)', { appendonly: false, snapshots: true }],
+      ['appendonly yes, appendfsync everysec', { appendonly: true, appendfsync: 'everysec' }],
+    ] as const) {
+      const redis = await privateRedis(options);
+      const inbox = inboxOn({ host: '127.0.0.1', port: redis.port });
+      const handle = createStripeHandler({ secret: SECRET, inbox, logger: false, onEvent() {} });
+      for (let i = 0; i < 50; i++) expect((await post(handle, stripeEvent('invoice.paid'))).status).toBe(200);
+      await sleep(1100); // everysec: the last second reaches the disk
+      await redis.restart(); // SIGKILL, then the same data directory
+      const client = new Redis({ port: redis.port });
+      kept[name] = (await client.keys(`bull:${inbox.queue.name}:hg-*`)).length;
+      client.disconnect();
+    }
+    console.log(`Redis kill -9 after 50 events answered 200 queued, kept: ${JSON.stringify(kept)}`);
+    expect(Object.values(kept)).toEqual([0, 50]);
+  }, 30_000);
+
   it('warns at start when Redis keeps nothing on disk (appendonly no), not when it does', async () => {
     for (const appendonly of [false, true]) {
       const redis = await privateRedis({ appendonly });
