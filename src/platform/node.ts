@@ -26,19 +26,21 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return timingSafeEqual(a, b);
 }
 
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
 /** 32 bytes from 64 hex characters; undefined for anything else (wrong length, non-hex). */
 export function decodeHex32(hex: string): Uint8Array | undefined {
-  if (hex.length !== 64) return undefined;
-  // Buffer.from stops at the first pair that is not hex, so 32 bytes back means all 64 characters were.
-  const digest = Buffer.from(hex, 'hex');
-  return digest.length === 32 ? digest : undefined;
+  // Checked here, not left to Buffer.from: it reads only the low byte of each UTF-16 unit, so Arabic-Indic
+  // '٣' (U+0663) decodes as 'c' and fullwidth 'ａ' (U+FF41) as 'A', where web.ts refuses (issue #20).
+  if (hex.length !== 64 || !HEX64.test(hex)) return undefined;
+  return Buffer.from(hex, 'hex');
 }
 
 export function utf8Encode(text: string): Uint8Array {
   return Buffer.from(text, 'utf8');
 }
 
-/** Decodes UTF-8 (invalid sequences become U+FFFD, as every JSON reader does). */
+/** Decodes UTF-8: invalid sequences become U+FFFD, as every JSON reader does; a leading BOM is kept. */
 export function utf8Decode(bytes: Uint8Array): string {
   return (
     Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)

@@ -3,7 +3,9 @@
 // the workerd, worker, edge-light and browser conditions; same exports as node.ts.
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM keeps a leading U+FEFF in the text, as Buffer's toString does on Node: the default decoder would
+// drop it, and a body that starts with a BOM would parse here and be refused as JSON there (issue #20).
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 /** Imported keys by secret: importing is most of the cost of one small HMAC. Secrets are few per process. */
 const keys = new Map<string, Promise<CryptoKey>>();
 
@@ -86,7 +88,7 @@ export function utf8Encode(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/** Decodes UTF-8 (invalid sequences become U+FFFD, as every JSON reader does). */
+/** Decodes UTF-8: invalid sequences become U+FFFD, as every JSON reader does; a leading BOM is kept. */
 export function utf8Decode(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }

@@ -28,7 +28,7 @@ async function startWeb(env: Record<string, string>): Promise<{ child: ChildProc
   cleanups.push(() => void child.kill('SIGKILL'));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /READY (\d+)/.exec(out);
       if (match) resolve(Number(match[1]));
@@ -97,7 +97,7 @@ const ENGINES: Engine[] = [
             .filter(Boolean)
             .map(Number),
         ];
-        for (const pid of pids) process.kill(pid, signal as NodeJS.Signals);
+        for (const pid of pids) process.kill(pid, signal);
       };
       return {
         env: { ENGINE: 'pg-boss', ENGINE_URL: postgres.url },
