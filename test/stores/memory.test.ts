@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { createMemoryDedupStore, type ClaimResult } from '../../src/index.js';
+import { createMemoryDedupStore, type ClaimResult, type MemoryDedupStore } from '../../src/index.js';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -240,6 +240,49 @@ describe('memory store heap', () => {
     });
     console.log(`heap growth after 200,000 failures on distinct keys: ${(grown / 1024).toFixed(0)} KiB`);
     expect(grown).toBeLessThan(1024 * 1024);
+  });
+
+  // Issue 20: the store's Map iterator stood still on a key that stays (a live claim, an unexpired key)
+  // while claim + release behind it made V8 rebuild the small table every few calls, and every rebuilt
+  // table stayed alive for that iterator: ~50 bytes per cycle, ~97 MiB after 2,000,000.
+  const cyclesWith = (setUp: (store: MemoryDedupStore) => void, cycles: number): number => {
+    const store = createMemoryDedupStore();
+    setUp(store);
+    const sizeBefore = store.size;
+    let refused = 0;
+    const grown = heapAfter(() => {
+      for (let i = 0; i < cycles; i++) {
+        const claim = store.claim('flaky', 60_000);
+        // No expect() in the loop: two million of them would take most of a minute.
+        if (claim.status === 'claimed') store.release('flaky', claim.token);
+        else refused++;
+      }
+    });
+    expect(refused).toBe(0);
+    // Used after the last gc, so the store (and whatever it pins) is still alive when the heap is read.
+    expect(store.size).toBe(sizeBefore);
+    return grown;
+  };
+
+  it.each([
+    [
+      'with another key held by a live claim',
+      (store: MemoryDedupStore) => void tokenOf(store.claim('held', 3_600_000)),
+    ],
+    [
+      'with a completed key at the old end',
+      (store: MemoryDedupStore) => store.complete('done', tokenOf(store.claim('done', 60_000)), 86_400_000),
+    ],
+    ['with nothing else held', () => {}],
+  ])('stays flat through 200,000 and 2,000,000 claim + release cycles %s', (label, setUp) => {
+    for (const cycles of [200_000, 2_000_000]) {
+      const grown = cyclesWith(setUp, cycles);
+      console.log(
+        `memory store: ${cycles.toLocaleString('en-US')} claim+release ${label}: ` +
+          `${grown < 0 ? '' : '+'}${(grown / 1024 / 1024).toFixed(1)} MiB`,
+      );
+      expect(grown, `${cycles} cycles`).toBeLessThan(3 * 1024 * 1024);
+    }
   });
 
   it('holds about the cap after 1,000,000 unique keys through the default store', () => {
