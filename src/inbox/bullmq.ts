@@ -1,12 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  DelayedError,
-  Queue,
-  UnrecoverableError,
-  Worker,
-  type ConnectionOptions,
-  type Job,
-} from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger } from '../pipeline/types.js';
@@ -230,31 +223,16 @@ function startWorker(
     // The default store lives on the queue's own Redis, through the worker's connection: every worker
     // of the inbox shares it, and it is exactly as durable as the jobs.
     lazyStore(async () =>
-      createRedisDedupStore({ client: asIoRedis(await started.worker!.client), prefix: `hookguard:inbox:${queueName}:` }),
+      createRedisDedupStore({
+        client: asIoRedis(await started.worker!.client),
+        prefix: `hookguard:inbox:${queueName}:`,
+      }),
     ),
   );
-  const deferMs = positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs);
   const abandoned = abandonment();
   const worker = new Worker<unknown>(
     queueName,
-    async (job, token) => {
-      if (!isInboxJob(job.data)) {
-        runner.log.error({ job: job.id }, 'a job that hookguard did not write is on the queue: failed at once');
-        throw new UnrecoverableError('not a hookguard job');
-      }
-      const data = job.data;
-      const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      try {
-        return await Promise.race([runner.run(data, job.attemptsMade + 1, final), abandoned.signal]);
-      } catch (err) {
-        if (!(err instanceof JobDeferred) || token === undefined) throw err;
-        // Another worker holds the key, or this one has no handlers for it: look again later, without
-        // spending one of the job's attempts.
-        await job.moveToDelayed(Date.now() + deferMs, token);
-        runner.deferred(data, err.reason);
-        throw new DelayedError();
-      }
-    },
+    processor(runner, positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs), abandoned.signal),
     {
       connection,
       concurrency: Math.max(1, Math.floor(positive(options.concurrency, 1))),
@@ -268,6 +246,28 @@ function startWorker(
   return {
     stats: () => ({ ...runner.counts }),
     close: (timeoutMs) => closeWorker(worker, runner, abandoned.abandon, timeoutMs),
+  };
+}
+
+/** What the worker does with each job: run it, or give it back without spending an attempt. */
+function processor(runner: JobRunner, deferMs: number, abandoned: Promise<never>) {
+  return async (job: Job<unknown>, token?: string) => {
+    if (!isInboxJob(job.data)) {
+      runner.log.error({ job: job.id }, 'a job that hookguard did not write is on the queue: failed at once');
+      throw new UnrecoverableError('not a hookguard job');
+    }
+    const data = job.data;
+    const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    try {
+      return await Promise.race([runner.run(data, job.attemptsMade + 1, final), abandoned]);
+    } catch (err) {
+      if (!(err instanceof JobDeferred) || token === undefined) throw err;
+      // Another worker holds the key, or this one has no handlers for it: look again later, without
+      // spending one of the job's attempts.
+      await job.moveToDelayed(Date.now() + deferMs, token);
+      runner.deferred(data, err.reason);
+      throw new DelayedError();
+    }
   };
 }
 
