@@ -46,6 +46,14 @@ describe('the shape of the code', () => {
     expect(all.filter((f) => f.lines > MAX_FUNCTION_LINES)).toEqual([]);
   });
 
+  it('the pipeline imports nothing from the inbox (the inbox depends on the pipeline, never the reverse)', () => {
+    const reverse = filesUnder('src/pipeline', '.ts').filter((path) =>
+      /from '\.\.\/inbox\//.test(readFileSync(join(root, path), 'utf8')),
+    );
+    expect(filesUnder('src/pipeline', '.ts').length).toBeGreaterThan(5);
+    expect(reverse).toEqual([]);
+  });
+
   it('the measure sees a long function (so the check above can fail)', () => {
     const lengths = functionLengths('test/architecture.test.ts');
     expect(Math.max(...lengths.map((f) => f.lines))).toBeGreaterThan(10);

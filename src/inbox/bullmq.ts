@@ -153,29 +153,33 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       return true;
     },
-    async retryAll() {
-      // The failed jobs as they are now, job by job (each gets its attempts back, as retry(id) gives
-      // them): a retried job that fails again while this runs is not picked up a second time.
-      const ids: string[] = [];
-      for (let start = 0; ; start += 500) {
-        const page = await queue.getJobs(['failed'], start, start + 499, true);
-        ids.push(...page.map((job) => String(job.id)));
-        if (page.length < 500) break;
-      }
-      let count = 0;
-      for (const id of new Set(ids)) {
-        const job = await queue.getJob(id);
-        if (job === undefined || (await job.getState()) !== 'failed') continue;
-        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-        count++;
-      }
-      return count;
-    },
+    retryAll: () => retryAllFailed(queue),
     async close() {
       await Promise.all([...workers].map((worker) => worker.close()));
       await queue.close();
     },
   };
+}
+
+/**
+ * Retries the failed jobs as they are now, job by job (each gets its attempts back, as retry(id) gives
+ * them): a retried job that fails again while this runs is not picked up a second time.
+ */
+async function retryAllFailed(queue: Queue): Promise<number> {
+  const ids: string[] = [];
+  for (let start = 0; ; start += 500) {
+    const page = await queue.getJobs(['failed'], start, start + 499, true);
+    ids.push(...page.map((job) => String(job.id)));
+    if (page.length < 500) break;
+  }
+  let count = 0;
+  for (const id of new Set(ids)) {
+    const job = await queue.getJob(id);
+    if (job === undefined || (await job.getState()) !== 'failed') continue;
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    count++;
+  }
+  return count;
 }
 
 /** A failed job as the dead letter lists it; a job of someone else's on the queue is listed, not trusted. */
