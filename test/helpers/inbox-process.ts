@@ -16,6 +16,7 @@ const inbox = createBullMQInbox({
   queueName: process.env.QUEUE ?? 'hookguard-crash',
   backoffMs: 50,
   attempts: Number(process.env.ATTEMPTS ?? 8),
+  logger: false,
 });
 const redis = newIoRedis();
 

@@ -30,6 +30,7 @@ function inboxFor(options: Partial<Parameters<typeof createBullMQInbox>[0]> = {}
     connection,
     queueName: `hg-test-${randomUUID()}`,
     backoffMs: 20,
+    logger: false,
     ...options,
   });
   cleanups.push(async () => {

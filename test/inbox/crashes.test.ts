@@ -21,7 +21,11 @@ function setup() {
   const run = randomUUID();
   const queueName = `hg-crash-${run}`;
   const redis = newIoRedis();
-  const inbox = createBullMQInbox({ connection: { host: '127.0.0.1', port: 6379 }, queueName });
+  const inbox = createBullMQInbox({
+    connection: { host: '127.0.0.1', port: 6379 },
+    queueName,
+    logger: false,
+  });
   cleanups.push(async () => {
     await inbox.queue.obliterate({ force: true }).catch(() => undefined);
     await inbox.close();
