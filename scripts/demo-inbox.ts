@@ -143,8 +143,14 @@ export async function runInboxDemo(
     const handedOff = deliveries.filter((d) => d.delivery.failure !== undefined).length;
     say('');
     say(
+      'In production give the inbox\'s Redis appendonly yes, so a Redis restart keeps what was answered 200 (README: "The engine must keep what it acknowledged").',
+    );
+    say(
       `Each reply took ${replyMs / 1000} s (Chatwoot waits 5 s); every answer came in ${Math.round(Math.max(...deliveries.map((d) => d.ms)))} ms or less, ` +
         `${handedOff} conversations handed to a human. Every message replied to exactly once: ${exactlyOnce ? 'yes' : 'NO'}.`,
+    );
+    say(
+      'This demo\'s Redis keeps nothing on disk: in production give the inbox\'s Redis appendonly yes (README, "The engine must keep what it acknowledged").',
     );
     return { lines, replies: final, answersMs: deliveries.map((d) => d.ms), exactlyOnce };
   } finally {
@@ -152,6 +158,7 @@ export async function runInboxDemo(
     const inbox = createBullMQInbox({
       connection: { host: '127.0.0.1', port: redisProc.port },
       queueName: queue,
+      logger: false,
     });
     await inbox.queue.obliterate({ force: true }).catch(() => undefined);
     await inbox.close();

@@ -16,6 +16,8 @@ const inbox = createBullMQInbox({
   connection: { host: '127.0.0.1', port },
   queueName: process.env.QUEUE ?? 'hookguard-demo',
   backoffMs: 200,
+  // The demo's Redis may keep nothing on disk; the demo says so once itself (the README's Durability).
+  logger: false,
 });
 const bot = {
   secret: process.env.SECRET,
