@@ -16,7 +16,12 @@ export interface PgPoolLike {
  */
 export interface PgClientLike {
   query(text: string, values?: unknown[]): Promise<PgResultLike>;
+  /** Gives the client back; with an error (or `true`) the pool discards it instead of reusing it. */
   release(err?: Error | boolean): void;
+  /** A `pg` Client has it: the store listens for 'error' for as long as it holds the client. */
+  on?(event: 'error', listener: (err: Error) => void): unknown;
+  /** Removes the store's listener when it gives the client back. */
+  removeListener?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 /**
@@ -99,7 +104,8 @@ const PRUNE_BATCH = 100;
  * import pg from 'pg';
  * import { createPostgresDedupStore } from 'hookguard/postgres';
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
- * pool.on('error', (err) => console.warn(`PostgreSQL client lost: ${err.message}`)); // else a dropped connection ends the process
+ * // An idle client's dropped connection is reported here; without a listener it ends the process.
+ * pool.on('error', (err) => console.warn(`PostgreSQL client lost: ${err.message}`));
  * const store = createPostgresDedupStore({ pool });
  * await store.ensureSchema();
  * ```
@@ -195,11 +201,11 @@ async function claimRows(
     }
   }
   const attempt = (async () => {
-    const client = await connect();
+    const client = await checkOut(connect);
     try {
       return { client, result: await client.query(sql.claim, values) };
     } catch (err) {
-      client.release(err instanceof Error ? err : true); // a broken connection is not reused
+      client.release(err); // a broken connection is not reused
       throw err;
     }
   })();
@@ -214,11 +220,40 @@ async function claimRows(
           await client.query(sql.release, [key, token]);
           client.release();
         } catch (undoError) {
-          client.release(undoError instanceof Error ? undoError : true);
+          client.release(undoError);
         }
       },
       () => undefined,
     );
     throw err;
   }
+}
+
+/** A client the store holds, from {@link checkOut} until `release`. */
+interface HeldClient {
+  query(text: string, values: unknown[]): Promise<PgResultLike>;
+  /** With `err` (or after the connection broke) the pool discards the client instead of reusing it. */
+  release(err?: unknown): void;
+}
+
+/**
+ * Checks a client out and listens for its 'error' until it goes back. pg-pool takes its own listener off
+ * a client it hands out and puts it back on release (`_acquireClient` / `_release` in pg-pool's index.js),
+ * and a `pg` Client whose connection drops while checked out (PostgreSQL restarted, failed over, or ended
+ * the backend) emits 'error' at once (`_handleErrorEvent` in pg's client.js); an 'error' event that nobody
+ * listens to ends the process. The query fails too, so the claim answers STORE_UNAVAILABLE; the listener
+ * only keeps the error, so the client goes back broken and the pool replaces it.
+ */
+async function checkOut(connect: () => Promise<PgClientLike>): Promise<HeldClient> {
+  const client = await connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => void (broken ??= err);
+  client.on?.('error', onError);
+  return {
+    query: (text, values) => client.query(text, values),
+    release(err) {
+      client.removeListener?.('error', onError);
+      client.release(broken ?? (err === undefined ? undefined : err instanceof Error ? err : true));
+    },
+  };
 }
