@@ -7,11 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import express from 'express';
+import { Redis } from 'ioredis';
+import PgBoss from 'pg-boss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatwootWebhook, stripeWebhook } from '../src/adapters/express.js';
 import { main } from '../src/cli.js';
+import { freePort, startPrivateRedis, type PrivateRedis } from './helpers/private-engines.js';
 import { listening, type Running } from './helpers/servers.js';
+import { DATABASE_URL, postgresUp, requireService } from './helpers/services.js';
 
 const seen: string[] = [];
 let server: Running;
@@ -178,4 +185,272 @@ describe('hookguard send', () => {
       '2/2 200 {"ok":true,"duplicate":true}',
     ]);
   });
+});
+
+// `hookguard inbox` against engines of the test's own (a private redis-server with a password, closed
+// ports, servers that accept and never answer): it uses the whole URL, and a failure is one line, fast.
+const PASSWORD = 'pw';
+const pgAvailable = await postgresUp();
+let redis: PrivateRedis;
+beforeAll(async () => {
+  redis = await startPrivateRedis({ password: PASSWORD });
+});
+afterAll(() => redis.stop());
+
+/** Runs the CLI in-process: its exit code, its lines, and how long it took. */
+async function inbox(args: string[]): Promise<{ code: number; lines: string[]; ms: number }> {
+  const lines: string[] = [];
+  const started = performance.now();
+  const code = await main(['inbox', ...args], (l) => void lines.push(l));
+  return { code, lines, ms: performance.now() - started };
+}
+
+/** Adds each job to `queueName` and has a worker fail its only attempt with the given error; the ids. */
+async function failJobs(
+  connection: ConnectionOptions,
+  queueName: string,
+  jobs: { data: unknown; error: string }[],
+): Promise<string[]> {
+  const queue = new Queue(queueName, { connection });
+  const errors = new Map<string, string>();
+  for (const [i, job] of jobs.entries()) {
+    const added = await queue.add(`job ${i}`, job.data, { attempts: 1, removeOnFail: false });
+    errors.set(added.id!, job.error);
+  }
+  let failed = 0;
+  const done = new Promise<void>((resolve) => {
+    const worker = new Worker(queueName, (job) => Promise.reject(new Error(errors.get(job.id!))), {
+      connection,
+    });
+    worker.on('failed', () => {
+      if (++failed === jobs.length) resolve(worker.close());
+    });
+  });
+  await done;
+  await queue.close();
+  return [...errors.keys()];
+}
+
+/** A TCP server that accepts connections and never says a word (a frozen or wrong server). */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => void sockets.add(socket.on('error', () => undefined)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const BOUND_MS = 5000;
+
+/** One line, naming the engine and the host, with no stack trace and no password. */
+function expectOneLine(result: { code: number; lines: string[]; ms: number }, expected: RegExp): void {
+  expect(result.lines).toEqual([expect.stringMatching(expected)]);
+  expect(result.lines[0]).not.toMatch(/\n|\r|\bat .*:\d+:\d+/);
+  expect(result.lines[0]).not.toContain('\u001b');
+  expect(result.code).toBe(1);
+  expect(result.ms).toBeLessThan(BOUND_MS);
+}
+
+describe('hookguard inbox: the whole --redis URL', () => {
+  it('logs in with the password and reads the database of the path (/3), not database 0', async () => {
+    const queueName = `hg-cli-${randomUUID()}`;
+    const connection = { host: '127.0.0.1', port: redis.port, password: PASSWORD, db: 3 };
+    const data = { provider: 'stripe', name: 'invoice.paid', key: 'stripe:evt_db3', deliveryId: undefined };
+    await failJobs(connection, queueName, [{ data, error: 'ledger offline' }]);
+
+    const inDb3 = await inbox(['failed', '--redis', `${redis.url}/3`, '--queue', queueName]);
+    expect(inDb3).toMatchObject({ code: 0 });
+    expect(inDb3.lines).toEqual([
+      expect.stringMatching(/^\S+ {2}stripe invoice\.paid {2}1 attempts {2}\S+ {2}ledger offline$/),
+    ]);
+    // Another database of the same server holds no such queue: `retry --all` there touches nothing.
+    expect((await inbox(['failed', '--redis', redis.url, '--queue', queueName])).lines).toEqual([
+      'no failed jobs',
+    ]);
+    expect(
+      (await inbox(['retry', '--all', '--redis', `${redis.url}/0`, '--queue', queueName])).lines,
+    ).toEqual(['0 failed jobs queued again']);
+    const again = await inbox(['retry', '--all', '--redis', `${redis.url}/3`, '--queue', queueName]);
+    expect(again).toMatchObject({ code: 0, lines: ['1 failed jobs queued again'] });
+  }, 15_000);
+
+  it('says a wrong or missing password in one line (WRONGPASS, NOAUTH) within 5 s, exit 1, never printing it', async () => {
+    const host = `127\\.0\\.0\\.1:${redis.port}`;
+    const wrong = await inbox(['failed', '--redis', `redis://:hunter2x@127.0.0.1:${redis.port}/3`]);
+    expectOneLine(wrong, new RegExp(`^error: Redis at ${host}: wrong user or password \\(WRONGPASS `));
+    expect(wrong.lines[0]).not.toContain('hunter2x');
+    const user = await inbox(['failed', '--redis', `redis://nobody:hunter2x@127.0.0.1:${redis.port}`]);
+    expectOneLine(user, /WRONGPASS/);
+    expect(user.lines[0]).not.toContain('hunter2x');
+    const none = await inbox(['failed', '--redis', `redis://127.0.0.1:${redis.port}/3`]);
+    expectOneLine(none, new RegExp(`^error: Redis at ${host}: the server wants a password: .*\\(NOAUTH `));
+    const noDb = await inbox(['failed', '--redis', `${redis.url}/99`]);
+    expectOneLine(noDb, /^error: Redis at .*: cannot use that database .*DB index is out of range/);
+  }, 20_000);
+
+  it('says in one line within 5 s that nothing listens on the port, exit 1', async () => {
+    const port = await freePort();
+    const refused = await inbox(['failed', '--redis', `redis://:hunter2x@127.0.0.1:${port}/3`]);
+    expectOneLine(
+      refused,
+      new RegExp(`^error: Redis at 127\\.0\\.0\\.1:${port}: connection refused: .*ECONNREFUSED`),
+    );
+    expect(refused.lines[0]).not.toContain('hunter2x');
+  }, 15_000);
+
+  it('speaks TLS for rediss://: against a plain server it fails within the bound instead of talking plaintext', async () => {
+    const tls = await inbox(['failed', '--redis', `rediss://:${PASSWORD}@127.0.0.1:${redis.port}/3`]);
+    expectOneLine(
+      tls,
+      new RegExp(`^error: Redis at 127\\.0\\.0\\.1:${redis.port}: no TLS handshake within 3 s`),
+    );
+  }, 15_000);
+
+  it('gives up on a server that accepts and never answers, and the process exits 1', async () => {
+    const silent = await silentServer();
+    try {
+      expectOneLine(
+        await inbox(['failed', '--redis', `redis://127.0.0.1:${silent.port}`]),
+        /^error: Redis at 127\.0\.0\.1:\d+: no answer within 3 s/,
+      );
+      const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+      const run = promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', cli, 'inbox', 'failed', '--redis', `redis://127.0.0.1:${silent.port}`],
+        { timeout: 20_000 },
+      );
+      const failure = (await run.then(
+        () => undefined,
+        (err: unknown) => err,
+      )) as { code?: number; killed?: boolean; stdout?: string } | undefined;
+      expect(failure).toMatchObject({ code: 1, killed: false });
+      expect(failure!.stdout!.trim().split('\n')).toEqual([expect.stringMatching(/^error: Redis at /)]);
+    } finally {
+      await silent.close();
+    }
+  }, 30_000);
+});
+
+describe('hookguard inbox: an unreachable --postgres', () => {
+  it('says in one line within 5 s that nothing listens, or that the server does not answer; exit 1', async () => {
+    const port = await freePort();
+    const refused = await inbox([
+      'failed',
+      '--postgres',
+      `postgres://postgres:hunter2x@127.0.0.1:${port}/db`,
+    ]);
+    expectOneLine(
+      refused,
+      new RegExp(`^error: PostgreSQL at 127\\.0\\.0\\.1:${port}: connection refused: .*ECONNREFUSED`),
+    );
+    expect(refused.lines[0]).not.toContain('hunter2x');
+    const silent = await silentServer();
+    try {
+      expectOneLine(
+        await inbox(['failed', '--postgres', `postgres://postgres@127.0.0.1:${silent.port}/db`]),
+        /^error: PostgreSQL at 127\.0\.0\.1:\d+: no answer within 3 s/,
+      );
+    } finally {
+      await silent.close();
+    }
+  }, 20_000);
+});
+
+// What a handler throws can quote a customer ("\n| fake row |" and escape sequences); the event name and
+// the data come from outside too. One line per job, escaped and bounded; a job BullMQ cannot even parse
+// (its data is not JSON) is listed as far as it can be, and the others with it. These run without a
+// password (a server of their own), so that each fails for its own reason on the old code.
+const UNTRUSTED_JOBS = [
+  {
+    data: { provider: 'chatwoot', name: 'message_created\u001b]0;pwned\u0007', key: 'k\r\n1' },
+    error: 'boom\n| fake row |\u001b[31m',
+  },
+  { data: { provider: 'stripe', name: 'invoice.paid', key: 'k2' }, error: `long ${'x'.repeat(10_000)}` },
+];
+
+function expectEscaped({ code, lines }: { code: number; lines: string[] }): void {
+  expect(code).toBe(0);
+  expect(lines).toHaveLength(2);
+  for (const line of lines) {
+    // eslint-disable-next-line no-control-regex -- no raw control character may reach the terminal
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(line.length).toBeLessThan(400);
+  }
+  expect(lines).toContainEqual(
+    expect.stringMatching(
+      /^\S+ {2}chatwoot message_created\\u001b\]0;pwned\\u0007 {2}1 attempts {2}\S+ {2}boom\\n\| fake row \|\\u001b\[31m$/,
+    ),
+  );
+  expect(lines).toContainEqual(expect.stringMatching(/^\S+ {2}stripe invoice\.paid .* long x+…$/));
+}
+
+describe('hookguard inbox failed: untrusted text', () => {
+  let open: PrivateRedis;
+  beforeAll(async () => {
+    open = await startPrivateRedis();
+  });
+  afterAll(() => open.stop());
+
+  it('BullMQ: one line per job, control characters escaped, long errors cut', async () => {
+    const queueName = `hg-cli-${randomUUID()}`;
+    await failJobs({ host: '127.0.0.1', port: open.port }, queueName, UNTRUSTED_JOBS);
+    expectEscaped(await inbox(['failed', '--redis', open.url, '--queue', queueName]));
+  }, 15_000);
+
+  it('BullMQ: a job whose data is not JSON, or null, does not hide the others', async () => {
+    const queueName = `hg-cli-${randomUUID()}`;
+    const ids = await failJobs({ host: '127.0.0.1', port: open.port }, queueName, [
+      { data: null, error: 'not one of ours' },
+      { data: { provider: 'stripe', name: 'invoice.paid', key: 'k3' }, error: 'damaged later' },
+      { data: { provider: 'stripe', name: 'invoice.paid', key: 'k4' }, error: 'ledger offline' },
+    ]);
+    // Another tool (or a damaged write) left data BullMQ cannot parse.
+    const raw = new Redis({ host: '127.0.0.1', port: open.port });
+    await raw.hset(`bull:${queueName}:${ids[1]}`, 'data', 'not json {\u001b[2J');
+    raw.disconnect();
+    const { code, lines } = await inbox(['failed', '--redis', open.url, '--queue', queueName]);
+    expect(code).toBe(0);
+    expect(lines).toHaveLength(3);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^\S+ {2}\(not a hookguard job[^)]*\) - .* {2}not one of ours$/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^${ids[1]} {2}\\(not a hookguard job\\) - {2}\\? attempts {2}- {2}unreadable job \\(SyntaxError: `,
+        ),
+      ),
+    );
+    expect(lines.join('\n')).not.toContain('\u001b');
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^\S+ {2}stripe invoice\.paid {2}1 attempts {2}\S+ {2}ledger offline$/),
+    );
+  }, 15_000);
+
+  it.runIf(requireService('PostgreSQL', pgAvailable))(
+    'pg-boss: one line per job, control characters escaped, long errors cut',
+    async () => {
+      const queueName = `hg_cli_${randomUUID().replaceAll('-', '_')}`;
+      const boss = new PgBoss({ connectionString: DATABASE_URL, supervise: false, schedule: false });
+      boss.on('error', () => undefined);
+      await boss.start();
+      try {
+        await boss.createQueue(queueName, { name: queueName, retryLimit: 0 });
+        for (const job of UNTRUSTED_JOBS) {
+          const id = await boss.send(queueName, job.data);
+          await boss.fail(queueName, id!, { message: job.error });
+        }
+        expectEscaped(await inbox(['failed', '--postgres', DATABASE_URL, '--queue', queueName]));
+      } finally {
+        await boss.deleteQueue(queueName).catch(() => undefined);
+        await boss.stop({ graceful: false, wait: true });
+      }
+    },
+    20_000,
+  );
 });
