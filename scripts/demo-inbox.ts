@@ -149,9 +149,6 @@ export async function runInboxDemo(
       `Each reply took ${replyMs / 1000} s (Chatwoot waits 5 s); every answer came in ${Math.round(Math.max(...deliveries.map((d) => d.ms)))} ms or less, ` +
         `${handedOff} conversations handed to a human. Every message replied to exactly once: ${exactlyOnce ? 'yes' : 'NO'}.`,
     );
-    say(
-      'This demo\'s Redis keeps nothing on disk: in production give the inbox\'s Redis appendonly yes (README, "The engine must keep what it acknowledged").',
-    );
     return { lines, replies: final, answersMs: deliveries.map((d) => d.ms), exactlyOnce };
   } finally {
     for (const proc of procs) if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
