@@ -288,10 +288,14 @@ async function openInbox(target: Target, queueName: string, opened: { inbox?: Op
   if (target.engine === 'PostgreSQL') {
     const { createPgBossInbox } = await import('./inbox/pg-boss.js');
     // pg-boss connects on the first call, which then fails with the reason.
-    return (opened.inbox = createPgBossInbox({ connection: target.connection, queueName }));
+    return (opened.inbox = createPgBossInbox({ connection: target.connection, queueName, logger: false }));
   }
   const { createBullMQInbox } = await import('./inbox/bullmq.js');
-  const inbox = (opened.inbox = createBullMQInbox({ connection: target.connection, queueName }));
+  const inbox = (opened.inbox = createBullMQInbox({
+    connection: target.connection,
+    queueName,
+    logger: false,
+  }));
   const errors: unknown[] = [];
   inbox.queue.on('error', (err) => void errors.push(err));
   // ioredis times out the connect and its ready check, but then waits for a silent server to close the

@@ -9,6 +9,7 @@ import { INBOX_DEFAULTS } from './defaults.js';
 import {
   createJobRunner,
   isInboxJob,
+  isRunnableJob,
   JobDeferred,
   type DeadLetter,
   type FailedInboxJob,
@@ -154,9 +155,11 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
       return true;
     },
     retryAll: () => retryAllFailed(queue),
-    async close() {
-      await Promise.all([...workers].map((worker) => worker.close()));
-      await queue.close();
+    async close(timeoutMs) {
+      await Promise.all([
+        ...[...workers].map((worker) => worker.close(timeoutMs)),
+        closeQueue(queue, !isClient(options.connection)),
+      ]);
     },
   };
 }
@@ -234,6 +237,7 @@ function startWorker(
     ),
   );
   const abandoned = abandonment();
+  let closing: Promise<void> | undefined;
   const worker = new Worker<unknown>(
     queueName,
     processor(runner, positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs), abandoned.signal),
@@ -249,14 +253,16 @@ function startWorker(
   worker.on('error', () => undefined); // connection errors: BullMQ reconnects by itself
   return {
     stats: () => ({ ...runner.counts }),
-    close: (timeoutMs) => closeWorker(worker, runner, abandoned.abandon, timeoutMs),
+    // Once: a second call (inbox.close() after worker.close()) waits for the same shutdown.
+    close: (timeoutMs) =>
+      (closing ??= closeWorker(worker, runner, abandoned.abandon, timeoutMs, !isClient(connection))),
   };
 }
 
 /** What the worker does with each job: run it, or give it back without spending an attempt. */
 function processor(runner: JobRunner, deferMs: number, abandoned: Promise<never>) {
   return async (job: Job<unknown>, token?: string) => {
-    if (!isInboxJob(job.data)) {
+    if (!isRunnableJob(job.data)) {
       runner.log.error({ job: job.id }, 'a job that hookguard did not write is on the queue: failed at once');
       throw new UnrecoverableError('not a hookguard job');
     }
@@ -277,24 +283,45 @@ function processor(runner: JobRunner, deferMs: number, abandoned: Promise<never>
 
 /**
  * Waits for running handlers at most `timeoutMs`; then gives up on them (their jobs stay active until the
- * lock runs out and another worker takes them) and disconnects, at most one more second.
+ * lock runs out and another worker takes them) and disconnects: at most one second more in all.
  */
 async function closeWorker(
   worker: Worker<unknown>,
   runner: JobRunner,
   abandon: () => void,
-  timeoutMs: number = INBOX_DEFAULTS.closeTimeoutMs,
+  timeoutMs: number | undefined,
+  ownConnections: boolean,
 ): Promise<void> {
   const closing = worker.close();
-  if ((await settleWithin(closing, timeoutMs)) === 'done') return;
-  runner.log.warn(
-    { timeoutMs },
-    'close(): handlers still running at the deadline are abandoned; their jobs run again after the lock',
+  if ((await settleWithin(closing, timeoutMs ?? INBOX_DEFAULTS.closeTimeoutMs)) === 'late') {
+    runner.log.warn(
+      { timeoutMs },
+      'close(): handlers still running at the deadline are abandoned; their jobs run again after the lock',
+    );
+    runner.abandon();
+    abandon();
+    await settleWithin(closing, 500);
+  }
+  // Connections BullMQ made from options: when Redis is frozen or gone its own close neither quits them
+  // nor stops their reconnecting (and it removes its error listener), so cut both; a no-op once ended.
+  if (!ownConnections) return;
+  const blocking = (
+    worker as unknown as { blockingConnection?: { disconnect(wait?: boolean): Promise<void> } }
+  ).blockingConnection;
+  await settleWithin(Promise.allSettled([worker.disconnect(), blocking?.disconnect(false)]), 500);
+}
+
+/** Quits the queue's connection, or cuts it when Redis does not answer within a second. */
+async function closeQueue(queue: Queue, ownConnection: boolean): Promise<void> {
+  let quit = false;
+  await settleWithin(
+    queue.close().then(
+      () => void (quit = true),
+      () => undefined,
+    ),
+    1000,
   );
-  runner.abandon();
-  abandon();
-  if ((await settleWithin(closing, 1000)) === 'done') return;
-  await settleWithin(Promise.allSettled([worker.disconnect()]), 1000);
+  if (!quit && ownConnection) await settleWithin(Promise.allSettled([queue.disconnect()]), 500);
 }
 
 /** A promise that rejects (with BullMQ's "leave the job as it is") once `abandon()` is called. */

@@ -83,8 +83,11 @@ export interface DeadLetter {
   retry(id: string): Promise<boolean>;
   /** Runs again every job that was failed when it was called; resolves with how many. */
   retryAll(): Promise<number>;
-  /** Closes this inbox's workers (bounded, as `worker.close()`), then its connections. */
-  close(): Promise<void>;
+  /**
+   * Closes this inbox's workers (each bounded by `timeoutMs`, as `worker.close()`), then its connections
+   * (at most a second more, whether the engine answers or not).
+   */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /** Why a run gave its job back to the engine without using an attempt. */
@@ -118,6 +121,12 @@ export interface JobRunner {
 export function isInboxJob(data: unknown): data is InboxJob {
   const provider = field(data, 'provider');
   return provider === 'chatwoot' || provider === 'stripe';
+}
+
+/** A job a worker may run: ours, with its event (the web side writes only events that parsed as objects). */
+export function isRunnableJob(data: unknown): data is InboxJob {
+  const event = field(data, 'event');
+  return isInboxJob(data) && typeof event === 'object' && event !== null && !Array.isArray(event);
 }
 
 /**
@@ -224,7 +233,14 @@ const endpointOf = (provider: string, namespace: string | undefined) =>
   `${provider}\u0000${typeof namespace === 'string' ? namespace : ''}`;
 
 function contextOf(job: InboxJob, log: Required<Logger>): WebhookContext {
-  return { provider: job.provider, key: job.key, deliveryId: job.deliveryId, headers: {}, log, req: undefined };
+  return {
+    provider: job.provider,
+    key: job.key,
+    deliveryId: job.deliveryId,
+    headers: {},
+    log,
+    req: undefined,
+  };
 }
 
 /**

@@ -214,6 +214,31 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox under faults', 
     }, 20_000);
   });
 
+  it.each(['SIGSTOP', 'SIGKILL'] as const)(
+    'inbox.close(1000) with a hung handler and its Redis gone (%s): resolves within its bound',
+    async (signal) => {
+      const redis = await privateRedis();
+      const inbox = inboxOn({ host: '127.0.0.1', port: redis.port });
+      let runs = 0;
+      const stripe = {
+        secret: SECRET,
+        inbox,
+        logger: false as const,
+        onEvent: () => ((runs += 1), new Promise(() => {})),
+      };
+      expect((await post(createStripeHandler(stripe), stripeEvent('invoice.paid'))).status).toBe(200);
+      inbox.worker({ stripe, lockDurationMs: 3000, logger: false });
+      await until(() => runs === 1);
+      redis.kill(signal);
+      const t0 = performance.now();
+      await inbox.close(1000);
+      const took = performance.now() - t0;
+      console.log(`BullMQ inbox.close(1000), hung handler, Redis ${signal}: ${Math.round(took)} ms`);
+      expect(took).toBeLessThan(3000);
+    },
+    20_000,
+  );
+
   it('retryAll() retries what was failed when it was called, even while those fail again', async () => {
     const inbox = inboxOn(shared, { attempts: 1 });
     let runs = 0;
@@ -273,22 +298,27 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox under faults', 
 
   it('a foreign job on the queue is failed at once and listed; the other failed jobs stay visible', async () => {
     const inbox = inboxOn(shared, { attempts: 1 });
+    let runs = 0;
     const stripe = {
       secret: SECRET,
       inbox,
       logger: false as const,
       onEvent: () => {
+        runs++;
         throw new Error('broken');
       },
     };
     expect((await post(createStripeHandler(stripe), stripeEvent('invoice.paid'))).status).toBe(200);
     await inbox.queue.add('someone else', null);
+    await inbox.queue.add('a look-alike', { provider: 'stripe', event: 'not an object' });
     started(inbox.worker({ stripe, logger: false }));
-    await until(async () => (await inbox.queue.getFailedCount()) === 2);
+    await until(async () => (await inbox.queue.getFailedCount()) === 3);
+    expect(runs).toBe(1); // the real event only
     const failed = await inbox.failed();
-    expect(failed).toHaveLength(2);
+    expect(failed).toHaveLength(3);
     expect(failed.map((job) => job.provider).sort()).toEqual([
       '(not a hookguard job: someone else)',
+      'stripe',
       'stripe',
     ]);
   }, 20_000);
