@@ -1,40 +1,86 @@
 import { createHash } from 'node:crypto';
 import PgBoss from 'pg-boss';
+import type { DedupStore } from '../dedup/dedup-store.js';
+import { safeLogger } from '../pipeline/safe-logger.js';
+import type { Logger } from '../pipeline/types.js';
 import { createPostgresDedupStore } from '../stores/postgres.js';
 import { withTimeout } from '../stores/with-timeout.js';
-import { positive, settleWithin } from '../util/values.js';
+import { describeError, field, positive, settleWithin } from '../util/values.js';
+import { INBOX_DEFAULTS } from './defaults.js';
 import {
   createJobRunner,
+  isInboxJob,
+  isRunnableJob,
+  JobDeferred,
   type DeadLetter,
+  type DeferReason,
   type FailedInboxJob,
   type Inbox,
   type InboxJob,
   type InboxWorker,
   type InboxWorkerOptions,
+  type JobRunner,
 } from './inbox.js';
+import { createWriteGate } from './write-gate.js';
 
 /** Options for {@link createPgBossInbox}. */
 export interface PgBossInboxOptions {
-  /** pg-boss's own: a connection string, or its constructor options (`{ connectionString, schema, ... }`). */
+  /**
+   * pg-boss's own: a connection string, or its constructor options (`{ connectionString, schema, ... }`).
+   * The retention below is merged under them as defaults: your own `archiveCompletedAfterSeconds` /
+   * `archiveFailedAfterSeconds` win.
+   */
   connection: string | PgBoss.ConstructorOptions;
   /** The queue's name; default `'hookguard'`. */
   queueName?: string;
-  /** Runs per event before it is kept as failed (dead letter); default 8. */
+  /**
+   * Runs per event before it is kept as failed (dead letter); default 15. After failed run n pg-boss 10
+   * waits `retryDelay × 2^(min(n, 16) − 1) × (1 + random())` seconds (its `retryBackoff`: doubling, capped
+   * at 2^15 × retryDelay, jittered upwards by up to 100 %). So 15 runs from 1 s retry for
+   * 1 + 2 + … + 8192 = 16 383 s ≈ 4.6 h at least and 32 766 s ≈ 9.1 h at most (≈ 6.8 h on average), plus up
+   * to one polling interval per retry. Each job carries it (and `backoffMs`, `expireInSeconds`), so the
+   * web side's settings apply whatever the queue was created with.
+   */
   attempts?: number;
   /** Wait before the first retry in ms (whole seconds, at least 1), doubled for each next one; default 1000. */
   backoffMs?: number;
-  /** Longest the web side waits for PostgreSQL to take an event; default 2000 ms, then INBOX_UNAVAILABLE. */
+  /**
+   * Longest the web side waits for PostgreSQL to take an event; default 2000 ms, then INBOX_UNAVAILABLE. A
+   * write that timed out may still land: the provider's retry is then answered `duplicate`.
+   */
   enqueueTimeoutMs?: number;
-  /** A running job whose worker died is retried after this; default 900 s (pg-boss's 15 minutes). */
+  /** Writes PostgreSQL has not confirmed yet (timed-out ones included) before the next is refused at once; default 1000. */
+  maxPendingWrites?: number;
+  /** Their bodies' bytes; default 16 MiB. Bounds the web process's memory while PostgreSQL stalls. */
+  maxPendingBytes?: number;
+  /**
+   * How long completed jobs stay in `job` (a copy meanwhile answers `duplicate`); default 3 days. pg-boss's
+   * `archiveCompletedAfterSeconds`. Its maintenance archives for every queue of the schema with the settings
+   * of whichever instance runs it: give the inbox a schema of its own, or the same retention to every
+   * pg-boss instance on it.
+   */
+  keepCompletedMs?: number;
+  /** How long failed jobs (the dead letter) stay unless retried; default 30 days (`archiveFailedAfterSeconds`). */
+  keepFailedMs?: number;
+  /**
+   * A running job whose worker died is handed out again after this (checked by pg-boss's maintenance);
+   * default 900 s (pg-boss's 15 minutes), at most 24 h. A run that outlives it gives its worker slot up (an
+   * error is logged) and its job is handed out again: the claim keeps it from running twice while the
+   * worker's `leaseMs` lasts. Keep both above your slowest handler.
+   */
   expireInSeconds?: number;
+  /** Warnings (PostgreSQL not durable) and errors; default the console, `false` silences. */
+  logger?: Logger | false;
 }
 
 /** Options for {@link PgBossInbox.worker}. */
 export interface PgBossWorkerOptions extends InboxWorkerOptions {
-  /** Jobs run at once in this worker; default 1. */
+  /** Jobs run at once in this worker; default 1. Each slot takes the next job as soon as it is free. */
   concurrency?: number;
   /** How long an idle worker waits before it looks for jobs again; default 2 s, at least 0.5 s. */
   pollingIntervalSeconds?: number;
+  /** A job whose key another worker holds (or without handlers here) is looked at again after this (no attempt is used); default 5000 ms. */
+  inFlightDelayMs?: number;
 }
 
 /** The durable inbox on pg-boss, for the web side (`inbox` option) and for workers. */
@@ -43,6 +89,11 @@ export interface PgBossInbox extends Inbox, DeadLetter {
   readonly boss: PgBoss;
   readonly queueName: string;
   worker(options: PgBossWorkerOptions): InboxWorker;
+  /**
+   * Closes this inbox's workers (each waits for its running handlers at most `timeoutMs`, default 30 s,
+   * then abandons them), then stops pg-boss and ends its connections (at most a second more).
+   */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /** A UUID derived from the dedup key: pg-boss inserts with ON CONFLICT DO NOTHING on it. */
@@ -55,8 +106,8 @@ function jobIdOf(key: string): string {
 /**
  * A durable inbox on pg-boss (PostgreSQL; pg-boss 10 runs on Node 20). Same contract as
  * `hookguard/bullmq`: the web side answers only once the job row is committed, the job id is derived from
- * the dedup key (copies answer `duplicate`), workers retry with exponential backoff and keep a job that
- * failed its last attempt as failed.
+ * the dedup key (copies answer `duplicate` for as long as the job is kept), workers retry with exponential
+ * backoff and keep a job that failed its last attempt as failed.
  *
  * @example
  * ```ts
@@ -69,167 +120,525 @@ function jobIdOf(key: string): string {
  * ```
  */
 export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
-  const queue = options.queueName ?? 'hookguard';
-  const { connection } = options;
-  const boss = typeof connection === 'string' ? new PgBoss(connection) : new PgBoss(connection);
-  // Connection errors are reported per request (INBOX_UNAVAILABLE); they must not crash the process.
-  boss.on('error', () => undefined);
-  const schema =
-    typeof options.connection === 'object' && typeof options.connection.schema === 'string'
-      ? options.connection.schema
-      : 'pgboss';
-  const attempts = Math.max(1, Math.floor(positive(options.attempts, 8)));
-  const retryDelay = Math.max(1, Math.round(positive(options.backoffMs, 1000) / 1000));
-  const enqueueTimeoutMs = positive(options.enqueueTimeoutMs, 2000);
-  let ready: Promise<void> | undefined;
-  // Started on first use; a failed start is tried again on the next call.
-  const start = (): Promise<void> =>
-    (ready ??= (async () => {
-      await boss.start();
-      await boss.createQueue(queue, {
-        name: queue,
-        retryLimit: attempts - 1,
-        retryDelay,
-        retryBackoff: true,
-        expireInSeconds: positive(options.expireInSeconds, 900),
-      });
-    })().catch((err: unknown) => {
-      ready = undefined;
-      throw err;
-    }));
-  const sql = (text: string, values: unknown[]) => boss.getDb().executeSql(text, values);
+  const engine = createEngine(options);
+  const { queue } = engine;
+  const gate = createWriteGate('pg-boss enqueue', {
+    timeoutMs: positive(options.enqueueTimeoutMs, INBOX_DEFAULTS.enqueueTimeoutMs),
+    maxPending: positive(options.maxPendingWrites, INBOX_DEFAULTS.maxPendingWrites),
+    maxPendingBytes: positive(options.maxPendingBytes, INBOX_DEFAULTS.maxPendingBytes),
+  });
+  const workers = new Set<InboxWorker>();
+  const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
+    const boss = await engine.start();
+    const id = await boss.send(queue, dataOf(job), {
+      ...engine.jobOptions,
+      ...(job.key === undefined ? {} : { id: jobIdOf(job.key) }),
+    });
+    return id === null ? 'duplicate' : 'queued';
+  };
 
   return {
-    boss,
+    get boss() {
+      return engine.boss;
+    },
     queueName: queue,
-    enqueue: (job) =>
-      withTimeout('pg-boss enqueue', enqueueTimeoutMs, async () => {
-        await start();
-        const id = await boss.send(
-          queue,
-          job as unknown as object,
-          job.key === undefined ? {} : { id: jobIdOf(job.key) },
-        );
-        return id === null ? 'duplicate' : 'queued';
-      }),
-    worker: (workerOptions) => startWorker(boss, start, queue, workerOptions, schema),
+    enqueue: (job, size = 0) => gate.write(size, () => add(job)),
+    worker(workerOptions) {
+      const worker = startWorker(engine, workerOptions);
+      workers.add(worker);
+      return worker;
+    },
     async failed(limit = 100) {
-      await start();
-      const { rows } = await sql(
-        `SELECT id, data, retry_count, output, completed_on FROM ${schema}.job
-         WHERE name = $1 AND state = 'failed' ORDER BY completed_on DESC LIMIT $2`,
-        [queue, Math.max(1, limit)],
-      );
+      await engine.start();
+      const { rows } = await engine.sql(engine.statements.failed, [queue, Math.max(1, Math.floor(limit))]);
       return rows.map(describeFailed);
     },
     async retry(id) {
-      await start();
-      const result = (await boss.retry(queue, id)) as unknown as { affected?: number };
-      return (result.affected ?? 0) > 0;
+      if (!UUID.test(id)) return false;
+      await engine.start();
+      return (await engine.sql(engine.statements.retry, [queue, id])).rowCount === 1;
     },
+    // One statement: it retries exactly the jobs that were failed when it ran.
     async retryAll() {
-      await start();
-      const { rows } = await sql(`SELECT id FROM ${schema}.job WHERE name = $1 AND state = 'failed'`, [
-        queue,
-      ]);
-      if (rows.length === 0) return 0;
-      const result = (await boss.retry(
-        queue,
-        rows.map((row: { id: string }) => row.id),
-      )) as unknown as { affected?: number };
-      return result.affected ?? 0;
+      await engine.start();
+      return (await engine.sql(engine.statements.retryAll, [queue])).rowCount;
     },
-    close: () => boss.stop({ graceful: true, wait: true, timeout: 30_000 }),
+    async close(timeoutMs = INBOX_DEFAULTS.closeTimeoutMs) {
+      await Promise.all([...workers].map((worker) => worker.close(timeoutMs)));
+      await engine.stop();
+    },
   };
 }
 
-function describeFailed(row: {
-  id: string;
-  data: InboxJob;
-  retry_count: number;
-  output: unknown;
-  completed_on: Date | null;
-}): FailedInboxJob {
-  const output = row.output as { message?: unknown } | null;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What workers and the dead letter need of pg-boss: the started instance, our SQL, and its logger. */
+interface Engine {
+  readonly queue: string;
+  /** pg-boss's schema (`pgboss` unless the connection options name another). */
+  readonly schema: string;
+  /** The current instance (replaced after a start that failed half-way, see {@link createEngine}). */
+  readonly boss: PgBoss;
+  readonly statements: Statements;
+  /**
+   * Retries, backoff and expiry, sent with every job: a queue that already exists keeps the settings it was
+   * created with (pg-boss's createQueue does nothing then), and jobs carry their own over the queue's.
+   */
+  readonly jobOptions: PgBoss.RetryOptions & PgBoss.ExpirationOptions;
+  readonly log: Required<Logger>;
+  /** Starts pg-boss and the queue once (again after a failure); refuses once the inbox is closed. */
+  start(): Promise<PgBoss>;
+  /** A query on pg-boss's pool; fails (rather than answering nothing, as pg-boss does) once it is stopped. */
+  sql(text: string, values: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
+  /** Stops pg-boss (at most a second) and refuses to start it again. */
+  stop(): Promise<void>;
+  readonly closed: boolean;
+}
+
+/**
+ * pg-boss with our defaults. `PgBoss.start()` that fails half-way (PostgreSQL down while it migrates)
+ * leaves the instance marked as starting for good: later calls return at once without starting its
+ * maintenance (expiry, archive), and `stop()` then does nothing. So a failed start retires the instance
+ * and the next call starts a fresh one.
+ */
+function createEngine(options: PgBossInboxOptions): Engine {
+  const queue = options.queueName ?? INBOX_DEFAULTS.queueName;
+  const config = bossConfig(options);
+  const schema = typeof config.schema === 'string' ? config.schema : 'pgboss';
+  const log = safeLogger(options.logger, { queue });
+  const jobOptions = {
+    retryLimit: Math.max(1, Math.floor(positive(options.attempts, INBOX_DEFAULTS.attempts))) - 1,
+    retryDelay: Math.max(1, Math.round(positive(options.backoffMs, INBOX_DEFAULTS.backoffMs) / 1000)),
+    retryBackoff: true,
+    expireInSeconds: positive(options.expireInSeconds, 900),
+  };
+  const make = () => newBoss(config);
+  let boss = make();
+  let ready: Promise<PgBoss> | undefined;
+  let retryAt: number | undefined;
+  let closed = false;
+  let warned = false;
+  const sql = async (text: string, values: unknown[]) => {
+    const result = (await boss.getDb().executeSql(text, values)) as
+      { rows: Record<string, unknown>[]; rowCount: number | null } | undefined;
+    if (result === undefined) throw new Error('pg-boss is stopped: its connections are closed');
+    return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+  };
+  const begin = async (): Promise<PgBoss> => {
+    const current = boss;
+    try {
+      await current.start();
+    } catch (err) {
+      boss = make();
+      void retire(current);
+      throw err;
+    }
+    await current.createQueue(queue, { name: queue, ...jobOptions });
+    if (!warned) {
+      warned = true;
+      void warnIfNotDurable(sql, log);
+    }
+    return current;
+  };
   return {
-    id: row.id,
-    provider: String(row.data.provider),
-    event: row.data.name,
-    key: row.data.key,
-    attempts: row.retry_count + 1,
-    error: typeof output?.message === 'string' ? output.message : 'failed',
-    failedAt: row.completed_on === null ? undefined : new Date(row.completed_on).toISOString(),
+    queue,
+    schema,
+    get boss() {
+      return boss;
+    },
+    statements: statements(schema),
+    jobOptions,
+    log,
+    start() {
+      if (closed) return Promise.reject(new Error('the pg-boss inbox was closed'));
+      // A failed start answers every call for 250 ms, then the next call tries again: while PostgreSQL is
+      // away, a burst of requests does not open a pool each.
+      if (retryAt !== undefined && Date.now() >= retryAt) [ready, retryAt] = [undefined, undefined];
+      return (ready ??= begin().catch((err: unknown) => {
+        retryAt = Date.now() + 250;
+        throw err;
+      }));
+    },
+    sql,
+    get closed() {
+      return closed;
+    },
+    // At most a second: a start under way ends first (pg-boss's stop() does nothing before it has
+    // started), and the stop goes on in the background if the server does not answer.
+    async stop() {
+      closed = true;
+      const stopping = (async () => {
+        await ready?.catch(() => undefined);
+        await boss.stop({ graceful: true, wait: true, timeout: 1000 });
+      })();
+      await settleWithin(stopping, 1000);
+    },
   };
 }
 
-function startWorker(
-  boss: PgBoss,
-  start: () => Promise<void>,
-  queue: string,
-  options: PgBossWorkerOptions,
-  schema: string,
-): InboxWorker {
-  const runner = createJobRunner(options, () => {
-    // The dedup store on pg-boss's own database, in its schema: every worker of the inbox shares it.
-    const store = createPostgresDedupStore({
-      pool: { query: (text, values) => boss.getDb().executeSql(text, values ?? []) },
-      table: `${schema}.hookguard_dedup`,
-    });
-    let made: Promise<void> | undefined;
-    const ready = () => (made ??= start().then(() => store.ensureSchema())).catch((err: unknown) => {
+function newBoss(config: PgBoss.ConstructorOptions): PgBoss {
+  const boss = new PgBoss(config);
+  // Connection errors are reported per call (INBOX_UNAVAILABLE, a retried completion): they must not
+  // crash the process (pg-boss re-emits its pool's 'error' and its maintenance failures here).
+  boss.on('error', () => undefined);
+  return boss;
+}
+
+/** The user's connection options, over our retention defaults (keys the user left undefined do not count). */
+function bossConfig(options: PgBossInboxOptions): PgBoss.ConstructorOptions {
+  const keepCompletedMs = positive(options.keepCompletedMs, INBOX_DEFAULTS.keepCompletedMs);
+  const keepFailedMs = positive(options.keepFailedMs, INBOX_DEFAULTS.keepFailedMs);
+  const own =
+    typeof options.connection === 'string'
+      ? { connectionString: options.connection }
+      : Object.fromEntries(Object.entries(options.connection).filter(([, value]) => value !== undefined));
+  return {
+    archiveCompletedAfterSeconds: Math.max(1, Math.ceil(keepCompletedMs / 1000)),
+    archiveFailedAfterSeconds: Math.max(1, Math.ceil(keepFailedMs / 1000)),
+    ...own,
+  };
+}
+
+/** Ends the pool of an instance whose start failed (only a pool pg-boss opened itself). */
+async function retire(boss: PgBoss): Promise<void> {
+  const db = boss.getDb() as { isOurs?: boolean; opened?: boolean; close?: () => Promise<void> };
+  if (db.isOurs === true && db.opened === true) await db.close?.().catch(() => undefined);
+}
+
+/**
+ * Warns once when PostgreSQL may lose what it acknowledged: `fsync = off` (a crash can corrupt or lose
+ * committed data) or `synchronous_commit = off` (a crash loses the last commits, answered 200 already).
+ */
+async function warnIfNotDurable(sql: Engine['sql'], log: Required<Logger>): Promise<void> {
+  let row: Record<string, unknown> | undefined;
+  try {
+    [row] = (
+      await sql(
+        `SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS synchronous_commit`,
+        [],
+      )
+    ).rows;
+  } catch {
+    return;
+  }
+  const off = ['fsync', 'synchronous_commit'].filter((name) => row?.[name] === 'off');
+  if (off.length > 0) {
+    log.warn(
+      { settings: off.map((name) => `${name}=off`).join(' ') },
+      'PostgreSQL may lose commits in a crash: events already answered 200 could be lost. Set fsync = on and synchronous_commit = on (at least for the inbox).',
+    );
+  }
+}
+
+/** The SQL on pg-boss's tables that pg-boss 10 has no call for. */
+interface Statements {
+  readonly failed: string;
+  readonly retry: string;
+  readonly retryAll: string;
+  readonly complete: string;
+  readonly defer: string;
+  readonly stillOurs: string;
+  readonly refuse: string;
+}
+
+function statements(schema: string): Statements {
+  const state = (name: string) => `'${name}'::${schema}.job_state`;
+  // pg-boss's retry() leaves completed_on set, so its archive (completed_on older than the completed
+  // retention, whatever the state) could take the retried job away before it runs; and keep_until (when an
+  // unstarted job is archived, 14 days after it was sent) may have passed for an old failed job.
+  const retry = `UPDATE ${schema}.job SET state = ${state('retry')}, retry_limit = retry_limit + 1,
+      completed_on = NULL, start_after = now(), keep_until = GREATEST(keep_until, now() + interval '14 days')
+    WHERE name = $1 AND state = ${state('failed')}`;
+  // Our run is this fetch of the job: still active since the start we fetched (ms precision in JS).
+  const ours = `state = ${state('active')} AND abs(extract(epoch FROM started_on)::float8 * 1000 - $3::float8) < 2`;
+  return {
+    failed: `SELECT id, data, retry_count, output, completed_on FROM ${schema}.job
+      WHERE name = $1 AND state = ${state('failed')} ORDER BY completed_on DESC LIMIT $2`,
+    retry: `${retry} AND id = $2::uuid`,
+    retryAll: retry,
+    // The run succeeded: the job is done even if pg-boss expired it meanwhile (its complete() only takes
+    // an active job), or failed it by timeout on its last attempt.
+    complete: `UPDATE ${schema}.job SET state = ${state('completed')}, completed_on = now(), output = NULL
+      WHERE name = $1 AND id = $2 AND state IN (${['created', 'retry', 'active', 'failed'].map(state).join(', ')})`,
+    // Given back without using an attempt: pg-boss's fetch adds one to retry_count only when started_on
+    // is set (fetchNextJob in its plans.js), and its fail() never does.
+    defer: `UPDATE ${schema}.job SET started_on = NULL, start_after = now() + $4::float8 * interval '1 millisecond',
+        state = CASE WHEN retry_count = 0 THEN ${state('created')} ELSE ${state('retry')} END
+      WHERE name = $1 AND id = $2 AND ${ours}`,
+    stillOurs: `SELECT 1 FROM ${schema}.job WHERE name = $1 AND id = $2 AND ${ours}`,
+    refuse: `UPDATE ${schema}.job SET state = ${state('failed')}, completed_on = now(), output = $4::jsonb
+      WHERE name = $1 AND id = $2 AND ${ours}`,
+  };
+}
+
+/** A failed job as the dead letter lists it; a job of someone else's on the queue is listed, not trusted. */
+function describeFailed(row: Record<string, unknown>): FailedInboxJob {
+  const { data, output, completed_on: completedOn } = row;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return {
+    id: String(row.id),
+    provider: isInboxJob(data) ? data.provider : '(not a hookguard job)',
+    event: text(field(data, 'name')),
+    key: text(field(data, 'key')),
+    attempts: Number(row.retry_count) + 1,
+    // fail() stores { message }; pg-boss's expiry stores { value: { message } }.
+    error: text(field(output, 'message')) ?? text(field(field(output, 'value'), 'message')) ?? 'failed',
+    failedAt: completedOn instanceof Date ? completedOn.toISOString() : undefined,
+  };
+}
+
+// A lone surrogate: JSON.stringify escapes it (\udXXX), which PostgreSQL's jsonb refuses, as it refuses \u0000.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The job as pg-boss stores it (jsonb). The event goes in as JSON text: a verified body may hold "\u0000"
+ * or a lone surrogate, which jsonb refuses as values but keeps as escapes inside a string. The name is a
+ * label (already on one line) and loses only lone surrogates; the key is URI-encoded or hashed.
+ */
+function dataOf(job: InboxJob): object {
+  const { event, ...rest } = job;
+  return {
+    ...rest,
+    ...(rest.name === undefined ? {} : { name: rest.name.replace(LONE_SURROGATE, '\ufffd') }),
+    eventJson: JSON.stringify(event) ?? 'null',
+  };
+}
+
+/** The job back from pg-boss's data; undefined when it is not ours. Jobs of earlier versions hold the event itself. */
+function jobOf(data: unknown): InboxJob | undefined {
+  if (!isInboxJob(data)) return undefined;
+  const eventJson = field(data, 'eventJson');
+  if (typeof eventJson !== 'string') return data;
+  const { eventJson: _text, ...job } = data as InboxJob & { eventJson: string };
+  return { ...job, event: JSON.parse(eventJson) as unknown };
+}
+
+/** A job as our fetch returns it (with its metadata). */
+type FetchedJob = PgBoss.JobWithMetadata<unknown>;
+
+/**
+ * The default store: PostgreSQL's, in pg-boss's own database and schema, so every worker of the inbox
+ * shares it and it is exactly as durable as the jobs.
+ */
+function engineStore(engine: Engine): DedupStore {
+  const store = createPostgresDedupStore({
+    pool: { query: (text, values) => engine.sql(text, values ?? []) },
+    table: `${engine.schema}.hookguard_dedup`,
+  });
+  let made: Promise<void> | undefined;
+  const ready = () =>
+    (made ??= engine.start().then(() => store.ensureSchema())).catch((err: unknown) => {
       made = undefined;
       throw err;
     });
-    return {
-      claim: async (key, leaseMs) => (await ready(), store.claim(key, leaseMs)),
-      complete: async (key, token, ttlMs) => (await ready(), store.complete(key, token, ttlMs)),
-      release: async (key, token) => (await ready(), store.release(key, token)),
-    };
-  });
-  const concurrency = Math.max(1, Math.floor(positive(options.concurrency, 1)));
-  const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);
-  let stopping = false;
-  let wake: (() => void) | undefined;
-  const idle = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
+  return {
+    claim: async (key, leaseMs) => (await ready(), store.claim(key, leaseMs)),
+    complete: async (key, token, ttlMs) => (await ready(), store.complete(key, token, ttlMs)),
+    release: async (key, token) => (await ready(), store.release(key, token)),
+  };
+}
+
+/** A worker's free slots, and a wait that ends when one frees, when woken, or after `ms`. */
+function createSlots(size: number) {
+  let busy = 0;
+  let waiter: (() => void) | undefined;
+  const wake = () => {
+    const resolve = waiter;
+    waiter = undefined;
+    resolve?.();
+  };
+  return {
+    get free() {
+      return size - busy;
+    },
+    /** Takes a slot; the function it returns frees it (once). */
+    take(): () => void {
+      busy++;
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        busy--;
+        wake();
       };
-    });
-  // One job, settled in pg-boss by its own outcome: complete, or fail (pg-boss then retries it with
-  // backoff, or keeps it as failed after its last attempt).
-  const settle = async (job: PgBoss.JobWithMetadata<InboxJob>): Promise<void> => {
+    },
+    wait: (ms?: number) =>
+      new Promise<void>((resolve) => {
+        const timer = ms === undefined ? undefined : setTimeout(wake, ms);
+        waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      }),
+    wake,
+  };
+}
+
+/**
+ * Runs `write` until it succeeds, backing off to 5 s, each try bounded to 10 s (a frozen server). Stops
+ * when `given up()` says so (the worker was closed and abandoned its runs); returns whether it stuck.
+ */
+async function untilItSticks(
+  write: () => Promise<unknown>,
+  givenUp: () => boolean,
+  pause: (ms: number) => Promise<void>,
+): Promise<{ stuck: boolean; tries: number; err?: unknown }> {
+  for (let tries = 1, delay = 100; ; tries++, delay = Math.min(delay * 2, 5000)) {
     try {
-      await runner.run(job.data, job.retryCount + 1, job.retryCount + 1 >= job.retryLimit + 1);
-      await boss.complete(queue, job.id);
+      await withTimeout('pg-boss', 10_000, write);
+      return { stuck: true, tries };
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      await boss.fail(queue, job.id, { message }).catch(() => undefined);
+      if (givenUp()) return { stuck: false, tries, err };
+      await pause(delay);
+    }
+  }
+}
+
+function startWorker(engine: Engine, options: PgBossWorkerOptions): InboxWorker {
+  const runner = createJobRunner(options, () => engineStore(engine));
+  const slots = createSlots(Math.max(1, Math.floor(positive(options.concurrency, 1))));
+  const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);
+  const outcomes = createOutcomes(engine, runner, positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs));
+  const running = new Set<Promise<void>>();
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  let stopping = false;
+
+  const fetchJobs = async (count: number): Promise<FetchedJob[]> => {
+    try {
+      const boss = await engine.start();
+      return await boss.fetch<unknown>(engine.queue, { batchSize: count, includeMetadata: true });
+    } catch {
+      return []; // PostgreSQL is away (pg-boss's fetch itself answers [] then): look again after the idle wait
     }
   };
-  // Our own loop rather than boss.work(): it fetches up to `concurrency` jobs, settles each by its own
-  // outcome, and fetches again at once while there is work (boss.work waits a polling interval per batch).
+  // Each job holds a slot until it settles, or until it outlives its expiry: pg-boss then hands it out
+  // again (the claim in the store keeps it from running twice) and a hung handler must not hold the slot.
+  const launch = (job: FetchedJob) => {
+    const free = slots.take();
+    const expireInSeconds = Number(job.expireInSeconds) || 900; // pg-boss sends it as numeric text
+    const timer = setTimeout(() => {
+      runner.log.error(
+        { job: job.id, expireInSeconds },
+        'a handler outlived its job’s expiry: its slot takes other jobs now; pg-boss hands the job out again (the claim keeps it from running twice while the lease lasts)',
+      );
+      free();
+    }, expireInSeconds * 1000);
+    timer.unref();
+    timers.add(timer);
+    const run = outcomes
+      .settle(job)
+      .catch(() => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        timers.delete(timer);
+        free();
+        running.delete(run);
+      });
+    running.add(run);
+  };
   const loop = (async () => {
-    while (!stopping) {
-      let jobs: PgBoss.JobWithMetadata<InboxJob>[];
-      try {
-        await start();
-        jobs = await boss.fetch<InboxJob>(queue, { batchSize: concurrency, includeMetadata: true });
-      } catch {
-        jobs = []; // the database is away: look again after the idle wait
+    while (!stopping && !engine.closed) {
+      if (slots.free === 0) {
+        await slots.wait();
+        continue;
       }
-      if (jobs.length === 0) await idle(idleMs);
-      else await Promise.all(jobs.map(settle));
+      const jobs = await fetchJobs(slots.free);
+      if (stopping) return outcomes.giveBack(jobs);
+      for (const job of jobs) launch(job);
+      if (jobs.length === 0) await slots.wait(idleMs);
     }
   })();
   return {
     stats: () => ({ ...runner.counts }),
-    async close(timeoutMs = 30_000) {
+    async close(timeoutMs = INBOX_DEFAULTS.closeTimeoutMs) {
       stopping = true;
-      wake?.();
-      await settleWithin(loop, timeoutMs);
+      slots.wake();
+      if ((await settleWithin(Promise.all([loop, ...running]), timeoutMs)) === 'late') {
+        runner.log.warn(
+          { timeoutMs, running: running.size },
+          'close(): handlers still running at the deadline are abandoned; pg-boss hands their jobs out again after they expire',
+        );
+        runner.abandon();
+        outcomes.abandon();
+      }
+      for (const timer of timers) clearTimeout(timer);
+    },
+  };
+}
+
+/** How a worker records each job's outcome in pg-boss: completed, given back, failed, or refused. */
+function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number) {
+  const { queue, statements: sql } = engine;
+  let abandoned = false;
+  const wakers = new Set<() => void>();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wakers.delete(done);
+        resolve();
+      }
+      wakers.add(done);
+    });
+  const record = async (what: string, job: FetchedJob, write: () => Promise<unknown>) => {
+    const result = await untilItSticks(write, () => abandoned, pause);
+    if (result.stuck && result.tries === 1) return;
+    if (result.stuck)
+      runner.log.warn({ job: job.id, tries: result.tries }, `${what} recorded in pg-boss after it came back`);
+    else
+      runner.log.error(
+        { job: job.id, err: describeError(result.err) },
+        `the worker stopped before pg-boss took this ${what}`,
+      );
+  };
+  const started = (job: FetchedJob) => new Date(job.startedOn).getTime();
+
+  async function settle(job: FetchedJob): Promise<void> {
+    let data: InboxJob | undefined;
+    try {
+      data = jobOf(job.data);
+    } catch {
+      data = undefined; // its event is not JSON: no run can succeed
+    }
+    if (!isRunnableJob(data)) return refuse(job);
+    try {
+      await runner.run(data, job.retryCount + 1, job.retryCount >= job.retryLimit);
+    } catch (err) {
+      if (err instanceof JobDeferred) return defer(job, data, err.reason);
+      return fail(job, err);
+    }
+    // The work is done: the completion must stick, or pg-boss would hand the job out again.
+    await record('completion', job, () => engine.sql(sql.complete, [queue, job.id]));
+  }
+  async function defer(job: FetchedJob, data: InboxJob, reason: DeferReason) {
+    await record('deferral', job, () => engine.sql(sql.defer, [queue, job.id, started(job), deferMs]));
+    runner.deferred(data, reason);
+  }
+  // pg-boss's fail() retries the job with backoff (or keeps it as failed); only while this run still
+  // holds it, not after it expired and another worker took it.
+  async function fail(job: FetchedJob, err: unknown) {
+    const message = err instanceof Error ? err.message : String(err);
+    await record('failure', job, async () => {
+      if ((await engine.sql(sql.stillOurs, [queue, job.id, started(job)])).rows.length === 0) return;
+      await engine.boss.fail(queue, job.id, { message });
+    });
+  }
+  async function refuse(job: FetchedJob) {
+    runner.log.error({ job: job.id }, 'a job that hookguard did not write is on the queue: failed at once');
+    const output = JSON.stringify({ message: 'not a hookguard job' });
+    await record('failure', job, () => engine.sql(sql.refuse, [queue, job.id, started(job), output]));
+  }
+  return {
+    settle,
+    /** Jobs fetched as the worker stopped: back to the queue at once, no attempt used. */
+    giveBack: async (jobs: FetchedJob[]) => {
+      const back = (job: FetchedJob) => engine.sql(sql.defer, [queue, job.id, started(job), 0]);
+      await Promise.allSettled(jobs.map(back));
+    },
+    abandon() {
+      abandoned = true;
+      for (const wake of [...wakers]) wake();
     },
   };
 }
@@ -242,5 +651,6 @@ export type {
   InboxHandlers,
   InboxJob,
   InboxWorker,
+  InboxWorkerCounts,
   InboxWorkerOptions,
 } from './inbox.js';

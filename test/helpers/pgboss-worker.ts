@@ -7,6 +7,7 @@ import { DATABASE_URL, newPool } from './services.js';
 
 const run = process.env.RUN ?? 'run';
 const pool = newPool();
+pool.on('error', () => undefined); // an idle client's dropped connection must not end the worker
 const inbox = createPgBossInbox({
   // pg-boss's maintenance looks for expired jobs every second here (default: every 2 minutes).
   connection: { connectionString: DATABASE_URL, maintenanceIntervalSeconds: 1 },

@@ -1,0 +1,39 @@
+// A process whose only pg-boss worker runs one event, then closes the inbox while the handler is still
+// running, and should then exit by itself. MODE=hung: the handler never settles; MODE=slow: it takes 1 s.
+// Env: QUEUE, MODE, CLOSE_MS. Prints STARTED when the handler runs, CLOSED <ms> once close() resolved.
+import { createStripeHandler } from '../../src/index.js';
+import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
+import { signStripePayload, stripeEvent } from '../../src/testing/index.js';
+import { INBOX_SECRET } from './cluster.js';
+import { DATABASE_URL } from './services.js';
+
+const inbox = createPgBossInbox({
+  connection: DATABASE_URL,
+  queueName: process.env.QUEUE ?? 'hg_close',
+  logger: false,
+});
+let started = () => {};
+const running = new Promise<void>((resolve) => (started = resolve));
+const stripe = {
+  secret: INBOX_SECRET,
+  inbox,
+  logger: false as const,
+  onEvent: () => {
+    console.log('STARTED');
+    started();
+    return process.env.MODE === 'hung'
+      ? new Promise<void>(() => {})
+      : new Promise<void>((resolve) => setTimeout(resolve, 1000));
+  },
+};
+await inbox.failed(); // pg-boss started (its first start can outlast the enqueue timeout on a busy machine)
+const answer = await createStripeHandler(stripe)({
+  method: 'POST',
+  ...signStripePayload(stripeEvent('invoice.paid'), INBOX_SECRET),
+});
+if (answer.status !== 200) throw new Error(`enqueue answered ${answer.status}`);
+inbox.worker({ stripe, pollingIntervalSeconds: 0.5, logger: false });
+await running;
+const t0 = performance.now();
+await inbox.close(Number(process.env.CLOSE_MS ?? 1000));
+console.log(`CLOSED ${Math.round(performance.now() - t0)}`);
