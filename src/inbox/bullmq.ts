@@ -31,7 +31,7 @@ export interface BullMQInboxOptions {
   connection: ConnectionOptions;
   /** The queue's name; default `'hookguard'`. */
   queueName?: string;
-  /** Runs per event before it is kept as failed (dead letter); default 15 (about 9 h of retries). */
+  /** Runs per event before it is kept as failed (dead letter); default 15 (waits of 1 + 2 + … + 8192 s between them: about 4.6 h). */
   attempts?: number;
   /** Wait before the first retry, doubled for each next one; default 1000 ms. */
   backoffMs?: number;

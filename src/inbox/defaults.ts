@@ -2,8 +2,8 @@
 export const INBOX_DEFAULTS = {
   queueName: 'hookguard',
   /**
-   * Runs per event before it is dead-lettered. With exponential backoff from 1 s, 15 runs span about 9 h
-   * (1 + 2 + … + 8192 s): an outage of a dependency (an LLM API, a database) that lasts hours is retried
+   * Runs per event before it is dead-lettered. With exponential backoff from 1 s, 15 runs span about 4.6 h
+   * (1 + 2 + … + 8192 s; pg-boss's jitter stretches it to at most 9.1 h): an outage of a dependency (an LLM API, a database) that lasts hours is retried
    * through, not dead-lettered in two minutes as 8 runs were.
    */
   attempts: 15,
