@@ -9,6 +9,7 @@ import type { ProviderSpec } from '../pipeline/provider-spec.js';
 import { safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger, Provider, WebhookContext, WebhookOutcome } from '../pipeline/types.js';
 import { describeError, field, isThenable, positive } from '../util/values.js';
+import { createPersistence } from './until-it-sticks.js';
 
 export type { Inbox, InboxJob } from '../pipeline/enqueue-stage.js';
 
@@ -243,52 +244,26 @@ function contextOf(job: InboxJob, log: Required<Logger>): WebhookContext {
   };
 }
 
-/**
- * Completions recorded until they stick: a store that is down now (its server restarting) must not turn a
- * finished run into an unfinished one. Retries back off to 5 s; `abandon()` (a close out of time) ends them.
- */
+/** Completions recorded until they stick (see `createPersistence`), with what the log needs to say. */
 function persistently() {
-  let abandoned = false;
-  const wakers = new Set<() => void>();
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wakers.delete(done);
-        resolve();
-      }
-      wakers.add(done);
-    });
-  async function record(complete: () => void | Promise<void>, jobLog: Required<Logger>): Promise<void> {
-    for (let tries = 1, delay = 100; ; tries++, delay = Math.min(delay * 2, 5000)) {
-      try {
-        await complete();
-        if (tries > 1) jobLog.warn({ tries }, 'completion recorded in the dedup store after it came back');
-        return;
-      } catch (err) {
-        if (abandoned) {
-          jobLog.error(
-            { err: describeError(err), tries },
-            'the worker stopped before the dedup store took this completion: a redelivery may run it again',
-          );
-          return;
-        }
-        if (tries === 1) {
-          jobLog.error(
-            { err: describeError(err) },
-            'could not record completion in the dedup store; retrying until it sticks',
-          );
-        }
-        await pause(delay);
-      }
+  const persistence = createPersistence();
+  async function record(complete: () => unknown, jobLog: Required<Logger>): Promise<void> {
+    const result = await persistence.untilItSticks(complete, (err) =>
+      jobLog.error(
+        { err: describeError(err) },
+        'could not record completion in the dedup store; retrying until it sticks',
+      ),
+    );
+    if (result.stuck && result.tries > 1) {
+      jobLog.warn({ tries: result.tries }, 'completion recorded in the dedup store after it came back');
+    } else if (!result.stuck) {
+      jobLog.error(
+        { err: describeError(result.err), tries: result.tries },
+        'the worker stopped before the dedup store took this completion: a redelivery may run it again',
+      );
     }
   }
-  function abandon(): void {
-    abandoned = true;
-    for (const wake of [...wakers]) wake();
-  }
-  return { record, abandon };
+  return { record, abandon: persistence.abandon };
 }
 
 /** Counts a run's outcome and reports it to `onOutcome` (which must not fail the job). */

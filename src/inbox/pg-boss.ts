@@ -21,6 +21,7 @@ import {
   type InboxWorkerOptions,
   type JobRunner,
 } from './inbox.js';
+import { createPersistence } from './until-it-sticks.js';
 import { createWriteGate } from './write-gate.js';
 
 /** Options for {@link createPgBossInbox}. */
@@ -474,26 +475,6 @@ function createSlots(size: number) {
   };
 }
 
-/**
- * Runs `write` until it succeeds, backing off to 5 s, each try bounded to 10 s (a frozen server). Stops
- * when `given up()` says so (the worker was closed and abandoned its runs); returns whether it stuck.
- */
-async function untilItSticks(
-  write: () => Promise<unknown>,
-  givenUp: () => boolean,
-  pause: (ms: number) => Promise<void>,
-): Promise<{ stuck: boolean; tries: number; err?: unknown }> {
-  for (let tries = 1, delay = 100; ; tries++, delay = Math.min(delay * 2, 5000)) {
-    try {
-      await withTimeout('pg-boss', 10_000, write);
-      return { stuck: true, tries };
-    } catch (err) {
-      if (givenUp()) return { stuck: false, tries, err };
-      await pause(delay);
-    }
-  }
-}
-
 function startWorker(engine: Engine, options: PgBossWorkerOptions): InboxWorker {
   const runner = createJobRunner(options, () => engineStore(engine));
   const slots = createSlots(Math.max(1, Math.floor(positive(options.concurrency, 1))));
@@ -569,20 +550,10 @@ function startWorker(engine: Engine, options: PgBossWorkerOptions): InboxWorker 
 /** How a worker records each job's outcome in pg-boss: completed, given back, failed, or refused. */
 function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number) {
   const { queue, statements: sql } = engine;
-  let abandoned = false;
-  const wakers = new Set<() => void>();
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wakers.delete(done);
-        resolve();
-      }
-      wakers.add(done);
-    });
+  const persistence = createPersistence();
   const record = async (what: string, job: FetchedJob, write: () => Promise<unknown>) => {
-    const result = await untilItSticks(write, () => abandoned, pause);
+    // Each try bounded to 10 s: a frozen server must not hold a try for good.
+    const result = await persistence.untilItSticks(() => withTimeout('pg-boss', 10_000, write));
     if (result.stuck && result.tries === 1) return;
     if (result.stuck)
       runner.log.warn({ job: job.id, tries: result.tries }, `${what} recorded in pg-boss after it came back`);
@@ -636,10 +607,7 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number) {
       const back = (job: FetchedJob) => engine.sql(sql.defer, [queue, job.id, started(job), 0]);
       await Promise.allSettled(jobs.map(back));
     },
-    abandon() {
-      abandoned = true;
-      for (const wake of [...wakers]) wake();
-    },
+    abandon: persistence.abandon,
   };
 }
 

@@ -30,6 +30,26 @@ export interface Framework {
   start(routes: Route[]): Promise<Running>;
 }
 
+/** A plain node:http server around a core handler (`createStripeHandler`, …), on an ephemeral port. */
+export function serveCore(
+  handle: (req: { method: string; headers: IncomingMessage['headers']; body: Buffer }) => Promise<{
+    status: number;
+    headers: Record<string, string>;
+    body: string;
+  }>,
+): Promise<Running> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      void handle({ method: 'POST', headers: req.headers, body: Buffer.concat(chunks) }).then((answer) =>
+        res.writeHead(answer.status, answer.headers).end(answer.body),
+      );
+    });
+  }).listen(0, '127.0.0.1');
+  return listening(server);
+}
+
 /** Waits for `server` to listen on its ephemeral port and describes how to reach and stop it. */
 export async function listening(server: Server): Promise<Running> {
   if (!server.listening) await once(server, 'listening');

@@ -16,7 +16,7 @@ import {
 } from '../../src/testing/index.js';
 import { sleep } from '../helpers/http.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
-import { listening } from '../helpers/servers.js';
+import { serveCore } from '../helpers/servers.js';
 import { redisUp, requireService } from '../helpers/services.js';
 
 const available = await redisUp();
@@ -144,17 +144,7 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox under faults', 
           },
         };
         const handle = createStripeHandler(stripe);
-        const { createServer } = await import('node:http');
-        const server = createServer((req, res) => {
-          const chunks: Buffer[] = [];
-          req.on('data', (c: Buffer) => chunks.push(c));
-          req.on('end', () => {
-            void handle({ method: 'POST', headers: req.headers, body: Buffer.concat(chunks) }).then((a) =>
-              res.writeHead(a.status, a.headers).end(a.body),
-            );
-          });
-        }).listen(0, '127.0.0.1');
-        const running = await listening(server);
+        const running = await serveCore(handle);
         cleanups.push(() => running.close());
         started(inbox.worker({ stripe, concurrency: 4, lockDurationMs: 2000, logger: false }));
         const sender = createStripeSender({

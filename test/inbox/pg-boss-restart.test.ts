@@ -3,7 +3,6 @@
 // outage and Stripe's sender retries; a worker in its own process (so its death shows) runs every event
 // exactly once: nothing answered 200 is lost, no finished handler runs again.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { createStripeSender, signStripePayload, stripeEvent } from '../../src/te
 import { INBOX_SECRET } from '../helpers/cluster.js';
 import { sleep } from '../helpers/http.js';
 import { startPrivatePostgres } from '../helpers/private-engines.js';
-import { listening } from '../helpers/servers.js';
+import { serveCore } from '../helpers/servers.js';
 
 const SCRIPT = fileURLToPath(new URL('../helpers/pgboss-restart-worker.ts', import.meta.url));
 const EVENTS = 150;
@@ -76,16 +75,7 @@ describe('pg-boss inbox while its PostgreSQL restarts', () => {
     cleanups.push(() => inbox.close(1000));
     await inbox.failed(); // pg-boss's schema and the queue exist before the worker starts
     const handle = createStripeHandler({ secret: INBOX_SECRET, inbox, logger: false, onEvent() {} });
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void handle({ method: 'POST', headers: req.headers, body: Buffer.concat(chunks) }).then((a) =>
-          res.writeHead(a.status, a.headers).end(a.body),
-        );
-      });
-    }).listen(0, '127.0.0.1');
-    const running = await listening(server);
+    const running = await serveCore(handle);
     cleanups.push(() => running.close());
     const worker = startWorker(cluster.url);
     cleanups.push(() => void worker.child.kill('SIGKILL'));
