@@ -128,7 +128,7 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox under faults', 
     );
 
     it('150 events while Redis is SIGKILLed and back 3 s later: 0 lost, 0 doubles, over repeated runs', async () => {
-      const runsWanted = Number(process.env.RESTART_RUNS ?? 2);
+      const runsWanted = Number(process.env.RESTART_RUNS ?? 1); // RESTART_RUNS=20 for the figure
       const figures: string[] = [];
       for (let round = 1; round <= runsWanted; round++) {
         const redis = await privateRedis();
