@@ -12,7 +12,9 @@ import { startPrivatePostgres, startPrivateRedis } from '../helpers/private-engi
 
 const SECRET = 'whsec_frozen_engine';
 const SCRIPT = fileURLToPath(new URL('../helpers/frozen-engine-web.ts', import.meta.url));
-const REQUESTS = 1000;
+// The issue's figure is 1,000 (FROZEN_REQUESTS=1000): +33 MiB on both engines; 400 keep the suite short and
+// still send 80 MiB, five times the bound (the old code grew by more than 64 MiB with them).
+const REQUESTS = Number(process.env.FROZEN_REQUESTS ?? 400);
 const BODY_BYTES = 200 * 1024;
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -157,7 +159,7 @@ describe.each(ENGINES)('$name inbox, engine frozen', (engine) => {
     expect(answers.every((a) => a.status === 503)).toBe(true);
     expect(growth).toBeLessThan(64);
     expect(Math.max(...late)).toBeLessThan(500);
-    expect(written).toBeLessThan(REQUESTS * 0.2);
+    expect(written).toBeLessThanOrEqual(Math.ceil((16 * 2 ** 20) / BODY_BYTES)); // the default maxPendingBytes
     expect(retries.every((a) => a.status === 200)).toBe(true);
     expect((await started.jobs()) - warm.length).toBe(REQUESTS);
   }, 120_000);
