@@ -111,11 +111,7 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
     (client) => warnIfNotDurable(asIoRedis(client), log),
     () => undefined,
   );
-  const gate = createWriteGate('BullMQ enqueue', {
-    timeoutMs: positive(options.enqueueTimeoutMs, INBOX_DEFAULTS.enqueueTimeoutMs),
-    maxPending: positive(options.maxPendingWrites, INBOX_DEFAULTS.maxPendingWrites),
-    maxPendingBytes: positive(options.maxPendingBytes, INBOX_DEFAULTS.maxPendingBytes),
-  });
+  const gate = createWriteGate('BullMQ enqueue', options);
   const workers = new Set<InboxWorker>();
 
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {

@@ -123,11 +123,7 @@ function jobIdOf(key: string): string {
 export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
   const engine = createEngine(options);
   const { queue } = engine;
-  const gate = createWriteGate('pg-boss enqueue', {
-    timeoutMs: positive(options.enqueueTimeoutMs, INBOX_DEFAULTS.enqueueTimeoutMs),
-    maxPending: positive(options.maxPendingWrites, INBOX_DEFAULTS.maxPendingWrites),
-    maxPendingBytes: positive(options.maxPendingBytes, INBOX_DEFAULTS.maxPendingBytes),
-  });
+  const gate = createWriteGate('pg-boss enqueue', options);
   const workers = new Set<InboxWorker>();
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const boss = await engine.start();

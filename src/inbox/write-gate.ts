@@ -1,13 +1,15 @@
 import { WebhookError } from '../errors/webhook-error.js';
+import { positive } from '../util/values.js';
+import { INBOX_DEFAULTS } from './defaults.js';
 
-/** Bounds on the writes an inbox has waiting on its engine. */
-export interface WriteLimits {
+/** The bounds both engines' inbox options take, each with its default in `INBOX_DEFAULTS`. */
+export interface WriteLimitOptions {
   /** Longest a request waits for the engine's acknowledgement. */
-  timeoutMs: number;
+  enqueueTimeoutMs?: number;
   /** Writes the engine has not answered yet, the timed-out ones included. */
-  maxPending: number;
+  maxPendingWrites?: number;
   /** Their bodies' bytes. */
-  maxPendingBytes: number;
+  maxPendingBytes?: number;
 }
 
 /**
@@ -16,13 +18,15 @@ export interface WriteLimits {
  * it), so counting only the requests still waiting would let memory grow without bound. Past a bound the
  * next write is refused at once, so the request is answered INBOX_UNAVAILABLE and holds nothing.
  */
-export function createWriteGate(label: string, limits: WriteLimits) {
+export function createWriteGate(label: string, options: WriteLimitOptions) {
+  const limits = {
+    timeoutMs: positive(options.enqueueTimeoutMs, INBOX_DEFAULTS.enqueueTimeoutMs),
+    maxPending: positive(options.maxPendingWrites, INBOX_DEFAULTS.maxPendingWrites),
+    maxPendingBytes: positive(options.maxPendingBytes, INBOX_DEFAULTS.maxPendingBytes),
+  };
   let pending = 0;
   let pendingBytes = 0;
   return {
-    get pending() {
-      return { writes: pending, bytes: pendingBytes };
-    },
     write<T>(size: number, write: () => Promise<T>): Promise<T> {
       if (pending >= limits.maxPending || (pending > 0 && pendingBytes + size > limits.maxPendingBytes)) {
         return Promise.reject(
