@@ -56,4 +56,11 @@ export type {
   WebhookStats,
 } from './pipeline/types.js';
 export type { WithStats } from './adapters/with-stats.js';
-export type { Inbox, InboxContext, InboxHandlers, InboxJob, InboxWorkerOptions } from './inbox/inbox.js';
+export type {
+  Inbox,
+  InboxContext,
+  InboxHandlers,
+  InboxJob,
+  InboxWorkerOptions,
+  WorkerHandlerOptions,
+} from './inbox/inbox.js';

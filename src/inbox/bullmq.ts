@@ -264,8 +264,10 @@ function processor(runner: JobRunner, deferMs: number, abandoned: Promise<never>
     }
     const data = job.data;
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    // attemptsMade counts failures only; a run cut off by a dead worker comes back as a stalled job.
+    const attempt = job.attemptsMade + (job.stalledCounter ?? 0) + 1;
     try {
-      return await Promise.race([runner.run(data, job.attemptsMade + 1, final), abandoned]);
+      return await Promise.race([runner.run(data, attempt, final), abandoned]);
     } catch (err) {
       if (!(err instanceof JobDeferred) || token === undefined) throw err;
       // Another worker holds the key, or this one has no handlers for it: look again later, without

@@ -6,7 +6,7 @@ import { stripeSpec } from '../pipeline/create-stripe-handler.js';
 import { DEFAULTS } from '../pipeline/defaults.js';
 import type { InboxJob } from '../pipeline/enqueue-stage.js';
 import type { ProviderSpec } from '../pipeline/provider-spec.js';
-import { safeLogger } from '../pipeline/safe-logger.js';
+import { handlerLogger, safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger, Provider, WebhookContext, WebhookOutcome } from '../pipeline/types.js';
 import { describeError, field, isThenable, positive } from '../util/values.js';
 import { createPersistence } from './until-it-sticks.js';
@@ -16,10 +16,18 @@ export type { Inbox, InboxJob } from '../pipeline/enqueue-stage.js';
 // The engine-agnostic half of the durable inbox: what a worker does with a job. `hookguard/bullmq` and
 // `hookguard/pg-boss` only move jobs; the pipeline's enqueue stage writes them.
 
-/** The handler context in a worker: the web side's, plus the attempt number (1 on the first run). */
+/** The handler context in a worker: the web side's, with the attempt number always set (1 on the first run). */
 export interface InboxContext extends WebhookContext {
   attempt: number;
 }
+
+/**
+ * A provider's options as a worker reads them: the web side's object fits as it is, and `secret` may be
+ * left out (the web side verified the event before it was queued; a worker verifies nothing).
+ */
+export type WorkerHandlerOptions<O extends { secret: unknown }> = Omit<O, 'secret'> & {
+  secret?: O['secret'];
+};
 
 /**
  * Which providers a worker handles: the same options objects as the web side (their `on` / `onEvent`).
@@ -27,8 +35,9 @@ export interface InboxContext extends WebhookContext {
  * the handlers of the endpoint (namespace) that took it.
  */
 export interface InboxHandlers {
-  chatwoot?: ChatwootWebhookOptions | readonly ChatwootWebhookOptions[];
-  stripe?: StripeWebhookOptions | readonly StripeWebhookOptions[];
+  chatwoot?:
+    WorkerHandlerOptions<ChatwootWebhookOptions> | readonly WorkerHandlerOptions<ChatwootWebhookOptions>[];
+  stripe?: WorkerHandlerOptions<StripeWebhookOptions> | readonly WorkerHandlerOptions<StripeWebhookOptions>[];
 }
 
 /** Options every inbox worker takes. */
@@ -151,13 +160,14 @@ export function createJobRunner(options: InboxWorkerOptions, defaultStore: () =>
     const spec = endpoints.get(endpointOf(job.provider, job.namespace));
     if (spec === undefined) throw new JobDeferred('no-handler');
     const handler = spec.handlerFor(job.event);
-    const jobLog = safeLogger(options.logger, {
+    const bindings = {
       provider: job.provider,
       event: job.name,
       key: job.key,
       deliveryId: job.deliveryId,
       attempt,
-    });
+    };
+    const jobLog = safeLogger(options.logger, bindings);
     if (handler === undefined) return report(job, attempt, started, 'ignored');
     let token: string | undefined;
     if (job.key !== undefined) {
@@ -166,7 +176,10 @@ export function createJobRunner(options: InboxWorkerOptions, defaultStore: () =>
       if (claim.status === 'in-flight') throw new JobDeferred('in-flight');
       token = claim.token;
     }
-    const ctx: InboxContext = { ...contextOf(job, jobLog), attempt };
+    const ctx: InboxContext = {
+      ...contextOf(job, handlerLogger(options.logger, jobLog, bindings)),
+      attempt,
+    };
     try {
       const result = handler(job.event, ctx);
       if (isThenable(result)) await result;

@@ -116,6 +116,29 @@ const PROVIDER_RULES: Readonly<Record<Provider, Partial<Record<Verdict, AnswerRu
   },
 };
 
+/** How long a provider's sender waits for an answer, where the provider says, and what it does after. */
+export interface AnswerDeadline {
+  /** The sender gives up on a receiver silent this long. */
+  readonly senderWaitsMs: number;
+  /** An inline handler running this long is warned about: the answer is about to come too late. */
+  readonly warnAfterMs: number;
+  /** What the sender does with an answer that came too late, for the warning. */
+  readonly thenWhat: string;
+}
+
+/** Each provider's {@link AnswerDeadline}; undefined where the provider publishes none. */
+export const ANSWER_DEADLINES: Readonly<Record<Provider, AnswerDeadline | undefined>> = {
+  // Stripe counts a timeout as a failure but publishes no figure for it.
+  stripe: undefined,
+  // WEBHOOK_TIMEOUT, 5 s by default, per read; a delivery that times out is not retried, and a pending
+  // agent-bot conversation is handed to a human.
+  chatwoot: {
+    senderWaitsMs: 5000,
+    warnAfterMs: 4000,
+    thenWhat: 'a delivery that times out is not retried, and a pending bot conversation goes to a human',
+  },
+};
+
 /** The status table of one provider: the common rows with the provider's own rows over them. */
 function rulesFor(provider: Provider): Readonly<Record<Verdict, AnswerRule>> {
   return { ...COMMON_RULES, ...PROVIDER_RULES[provider] };

@@ -3,7 +3,7 @@ import { asWebhookError, isClientBodyFault } from '../errors/body-errors.js';
 import type { WebhookErrorCode } from '../errors/webhook-error.js';
 import { createMemoryDedupStore } from '../stores/memory.js';
 import { describeError, isThenable, positive, safeCall, settleWithin } from '../util/values.js';
-import { buildAnswers, type Verdict } from './answers.js';
+import { ANSWER_DEADLINES, buildAnswers, type Verdict } from './answers.js';
 import { DEFAULTS, resolveBodyLimits } from './defaults.js';
 import { enqueueStage } from './enqueue-stage.js';
 import type { EventHandler, ProviderSpec } from './provider-spec.js';
@@ -88,6 +88,16 @@ function newDelivery<E>(p: Pipeline<E>, req: WebhookRequest): Delivery<E> {
   };
 }
 
+/**
+ * `next build` loads route modules to collect page data, before the run-time secrets exist: a missing
+ * secret then is expected, not an alarm (requests are still refused until one is set). Next.js marks that
+ * step with NEXT_PHASE=phase-production-build.
+ */
+function buildingNextApp(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.NEXT_PHASE === 'phase-production-build';
+}
+
 function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): Pipeline<E> {
   const leaseMs = positive(options.leaseMs, DEFAULTS.leaseMs);
   const log = safeLogger(options.logger, { provider: spec.provider });
@@ -97,7 +107,7 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
       {},
       `No ${spec.provider} webhook secret is set and allowUnsigned is on: requests are NOT verified.`,
     );
-  } else if (!hasSecret) {
+  } else if (!hasSecret && !buildingNextApp()) {
     log.error(
       {},
       `No ${spec.provider} webhook secret is set: every request will be answered 500 MISSING_SECRET.`,
@@ -112,6 +122,15 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
     typeof options.namespace === 'string' && options.namespace !== '' ? options.namespace : '';
   if (store !== undefined) noteSharedUse(store, 'dedup store', spec.provider, namespace, log);
   if (options.inbox !== undefined) noteSharedUse(options.inbox, 'inbox', spec.provider, namespace, log);
+  const ackAfterMs =
+    options.ackAfterMs !== undefined && options.ackAfterMs >= 0 ? options.ackAfterMs : undefined;
+  const deadline = options.inbox === undefined ? ANSWER_DEADLINES[spec.provider] : undefined;
+  if (deadline !== undefined && ackAfterMs !== undefined && ackAfterMs >= deadline.senderWaitsMs) {
+    log.warn(
+      { ackAfterMs, senderWaitsMs: deadline.senderWaitsMs },
+      `ackAfterMs is not below the time ${spec.provider} waits for an answer: ${deadline.thenWhat}. Lower it (e.g. 3000).`,
+    );
+  }
   return {
     spec,
     options,
@@ -122,7 +141,8 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
     leaseMs,
     ttlMs: positive(options.dedupTtlMs, DEFAULTS.dedupTtlMs),
     limits: resolveBodyLimits(options, spec.provider),
-    ackAfterMs: options.ackAfterMs !== undefined && options.ackAfterMs >= 0 ? options.ackAfterMs : undefined,
+    ackAfterMs,
+    deadline,
     missingSecret: !hasSecret && options.allowUnsigned !== true,
     answers: buildAnswers(spec.provider, leaseMs),
     log,
@@ -309,6 +329,7 @@ function conclude<E>(
       'the handler outlived its lease: raise leaseMs above your slowest handler',
     );
   }
+  if (!answeredEarly && p.deadline !== undefined && elapsed > p.deadline.warnAfterMs) warnSlow(p, d, elapsed);
   const reported = answeredEarly ? p.answers.accepted.status : undefined;
   if (error !== NO_ERROR) {
     d.log.error(
@@ -327,6 +348,16 @@ function conclude<E>(
     );
   }
   return answerStage(p, d, 'processed', reported);
+}
+
+/** An inline handler kept the answer waiting close to (or past) the time the provider waits for it. */
+function warnSlow<E>(p: Pipeline<E>, d: Delivery<E>, elapsed: number): void {
+  const deadline = p.deadline!;
+  const late = elapsed >= deadline.senderWaitsMs;
+  d.log.warn(
+    { durationMs: Math.round(elapsed), senderWaitsMs: deadline.senderWaitsMs },
+    `the answer took ${(elapsed / 1000).toFixed(1)} s, ${late ? 'longer than' : 'close to'} the ${deadline.senderWaitsMs / 1000} s ${p.spec.provider} waits for it: ${deadline.thenWhat}. Run slow handlers in the durable inbox (the \`inbox\` option, hookguard/bullmq or hookguard/pg-boss), or answer early with ackAfterMs.`,
+  );
 }
 
 /** A refusal or a configuration fault found before the claim: the sender's faults warn, ours are errors. */

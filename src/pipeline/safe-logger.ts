@@ -30,7 +30,7 @@ function printable(value: unknown, max = MAX_VALUE_LENGTH): string {
  * misconfiguration must not be silent), debug and info are dropped. Lines hold the message and the log
  * fields, which never include a payload, a signature or a secret.
  */
-function consoleLine(level: 'warn' | 'error') {
+function consoleLine(level: 'info' | 'warn' | 'error') {
   return (obj: Record<string, unknown>, msg?: string) => {
     let line = `hookguard ${level}: ${printable(msg ?? '', MAX_MESSAGE_LENGTH)}`;
     for (const [name, value] of Object.entries(obj)) {
@@ -46,6 +46,9 @@ const CONSOLE_LOGGER: Required<Logger> = {
   warn: consoleLine('warn'),
   error: consoleLine('error'),
 };
+
+/** The default logger as handlers get it (`ctx.log`): their own info lines are printed too. */
+const HANDLER_CONSOLE_LOGGER: Required<Logger> = { ...CONSOLE_LOGGER, info: consoleLine('info') };
 
 /**
  * A logger with `bindings` on every line that never throws (a broken logger must not break the answer).
@@ -94,4 +97,17 @@ export function safeLogger(
 ): Required<Logger> {
   if (logger === false) return SILENT_LOGGER;
   return new BoundLogger(logger ?? CONSOLE_LOGGER, bindings);
+}
+
+/**
+ * `ctx.log`, the logger a handler writes to: `library` itself for a logger of the user's (it decides the
+ * levels) or silence; with the default console logger, a copy that also prints info lines, because a
+ * handler's `ctx.log.info` is often the only sign it ran.
+ */
+export function handlerLogger(
+  logger: Logger | false | undefined,
+  library: Required<Logger>,
+  bindings: Record<string, unknown>,
+): Required<Logger> {
+  return logger === undefined ? new BoundLogger(HANDLER_CONSOLE_LOGGER, bindings) : library;
 }

@@ -5,11 +5,11 @@ import { oneLine } from '../text/one-line.js';
 import { toBytes } from '../util/bytes.js';
 import type { Maybe } from '../platform/index.js';
 import { describeError, isThenable, safeCall } from '../util/values.js';
-import type { Answer, Verdict } from './answers.js';
+import type { Answer, AnswerDeadline, Verdict } from './answers.js';
 import type { BodyLimits } from './defaults.js';
 import type { Inbox } from './enqueue-stage.js';
 import type { EventHandler, ProviderSpec } from './provider-spec.js';
-import { safeLogger } from './safe-logger.js';
+import { handlerLogger, safeLogger } from './safe-logger.js';
 import type {
   Logger,
   WebhookContext,
@@ -34,6 +34,8 @@ export interface Pipeline<E> {
   readonly ttlMs: number;
   readonly limits: BodyLimits;
   readonly ackAfterMs: number | undefined;
+  /** How long the provider waits for an answer, to warn about an inline handler that runs too long. */
+  readonly deadline: AnswerDeadline | undefined;
   /** Where events go instead of running inline, when set. */
   readonly inbox: Inbox | undefined;
   /** The `namespace` option, or `''`. */
@@ -174,12 +176,9 @@ function keyed<E>(p: Pipeline<E>, d: Delivery<E>, ctx: WebhookContext, own: stri
   const { options, spec } = p;
   const key = own === undefined || p.keyPrefix === undefined ? own : p.keyPrefix + own;
   d.key = ctx.key = key;
-  d.log = ctx.log = safeLogger(options.logger, {
-    provider: spec.provider,
-    event: d.name,
-    key,
-    deliveryId: d.deliveryId,
-  });
+  const bindings = { provider: spec.provider, event: d.name, key, deliveryId: d.deliveryId };
+  d.log = safeLogger(options.logger, bindings);
+  ctx.log = handlerLogger(options.logger, d.log, bindings);
   d.ctx = ctx;
   if (key === undefined) d.log.debug({}, 'nothing identifies this delivery: processing without dedup');
 }

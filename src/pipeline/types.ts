@@ -62,8 +62,17 @@ export interface WebhookContext<R = unknown> {
   /** `X-Chatwoot-Delivery` for Chatwoot; undefined for Stripe, which sends no delivery id. */
   deliveryId: string | undefined;
   headers: HeaderSource;
-  /** The configured logger, with provider, event, key and delivery id added to every line. */
+  /**
+   * The configured logger, with provider, event, key and delivery id added to every line. With the default
+   * logger your `ctx.log.info` lines are printed too (hookguard's own info lines are not).
+   */
   log: Logger;
+  /**
+   * In an inbox worker, which run of this job this is: 1 on the first, 2 after a failure or after a worker
+   * died in the middle of it, and so on. Undefined inline: there a provider's retry is a new delivery, and
+   * the provider does not say which one it is.
+   */
+  attempt?: number;
   /**
    * The framework's request this event came in on, for route parameters (`/cw/:account`), a tenant looked
    * up by middleware, or the URL. Undefined in an inbox worker: the event is processed later, elsewhere.

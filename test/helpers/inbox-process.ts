@@ -1,10 +1,11 @@
 // One process of the inbox crash tests. ROLE=web: Express + hookguard with the BullMQ inbox, printing
 // READY <port>; with KILL_AFTER_ANSWER it kills itself (SIGKILL) as soon as its first 200 is flushed.
 // ROLE=worker: an inbox worker whose handler records each success in Redis; with CRASH_ON_FIRST it kills
-// itself in the middle of an event's first run. Env: QUEUE, RUN.
+// itself in the middle of an event's first run. Each success records its ctx.attempt. Env: QUEUE, RUN.
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { stripeWebhook } from '../../src/adapters/express.js';
+import type { WebhookContext } from '../../src/index.js';
 import { createBullMQInbox } from '../../src/inbox/bullmq.js';
 import { createRedisDedupStore } from '../../src/stores/redis.js';
 import { INBOX_SECRET } from './cluster.js';
@@ -24,7 +25,7 @@ const stripe = {
   secret: INBOX_SECRET,
   inbox,
   logger: false as const,
-  onEvent: async (event: { id: string }) => {
+  onEvent: async (event: { id: string }, ctx: WebhookContext) => {
     if (
       process.env.CRASH_ON_FIRST === '1' &&
       (await redis.set(`hg-crash:${run}:${event.id}`, '1', 'NX')) === 'OK'
@@ -48,6 +49,7 @@ const stripe = {
       throw new Error('flaky dependency');
     }
     await redis.hincrby(`hg-done:${run}`, event.id, 1);
+    await redis.hset(`hg-attempt:${run}`, event.id, String(ctx.attempt));
   },
 };
 

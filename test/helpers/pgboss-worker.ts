@@ -1,5 +1,6 @@
-// A pg-boss inbox worker for the crash test: records each success in PostgreSQL; with CRASH_ON_FIRST it
+// A pg-boss inbox worker for the crash test: records each success (with its ctx.attempt) in PostgreSQL; with CRASH_ON_FIRST it
 // kills itself (SIGKILL) in the middle of an event's first run. Env: QUEUE, RUN.
+import type { WebhookContext } from '../../src/index.js';
 import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
 import { createPostgresDedupStore } from '../../src/stores/postgres.js';
 import { INBOX_SECRET } from './cluster.js';
@@ -18,7 +19,7 @@ const inbox = createPgBossInbox({
 inbox.worker({
   stripe: {
     secret: INBOX_SECRET,
-    onEvent: async (event: { id: string }) => {
+    onEvent: async (event: { id: string }, ctx: WebhookContext) => {
       if (process.env.CRASH_ON_FIRST === '1') {
         const first = await pool.query(
           `INSERT INTO hg_crash_marks_${run} (id) VALUES ($1) ON CONFLICT DO NOTHING`,
@@ -29,7 +30,10 @@ inbox.worker({
           process.kill(process.pid, 'SIGKILL');
         }
       }
-      await pool.query(`INSERT INTO hg_crash_done_${run} (id) VALUES ($1)`, [event.id]);
+      await pool.query(`INSERT INTO hg_crash_done_${run} (id, attempt) VALUES ($1, $2)`, [
+        event.id,
+        ctx.attempt,
+      ]);
     },
   },
   store: createPostgresDedupStore({ pool, table: `hg_crash_dedup_${run}` }),

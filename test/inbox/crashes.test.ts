@@ -29,12 +29,13 @@ function setup() {
   cleanups.push(async () => {
     await inbox.queue.obliterate({ force: true }).catch(() => undefined);
     await inbox.close();
-    await redis.del(`hg-done:${run}`);
+    await redis.del(`hg-done:${run}`, `hg-attempt:${run}`);
     redis.disconnect();
   });
   const env = { RUN: run, QUEUE: queueName };
   const done = async () => Object.values(await redis.hgetall(`hg-done:${run}`)).map(Number);
-  return { run, inbox, env, done };
+  const attempts = () => redis.hgetall(`hg-attempt:${run}`);
+  return { run, inbox, env, done, attempts };
 }
 
 async function until(check: () => Promise<boolean>, ms = 20_000): Promise<void> {
@@ -60,8 +61,8 @@ describe.runIf(requireService('Redis', available))('inbox across process deaths'
     expect(await done()).toEqual([1]);
   }, 60_000);
 
-  it('a worker killed mid-handler: the job runs again after its lock expires and completes once', async () => {
-    const { env, done, inbox } = setup();
+  it('a worker killed mid-handler: the job runs again after its lock expires, completes once, as attempt 2', async () => {
+    const { env, done, inbox, attempts } = setup();
     const { createStripeHandler } = await import('../../src/index.js');
     const handle = createStripeHandler({ secret: INBOX_SECRET, inbox, logger: false, onEvent() {} });
     const events = Array.from({ length: 5 }, () => stripeEvent('invoice.paid'));
@@ -76,6 +77,16 @@ describe.runIf(requireService('Redis', available))('inbox across process deaths'
     await until(async () => (await done()).length === 5);
     await sleep(1500);
     expect(await done()).toEqual([1, 1, 1, 1, 1]);
+    // The run the dead worker started counts: the event it died in reports attempt 2, the others 1.
+    const redis = newIoRedis();
+    cleanups.push(() => redis.disconnect());
+    const [crashKey, ...more] = await redis.keys(`hg-crash:${env.RUN}:*`);
+    expect(more).toEqual([]);
+    const crashedId = crashKey!.slice(`hg-crash:${env.RUN}:`.length);
+    expect(await attempts()).toEqual(
+      Object.fromEntries(events.map((e) => [e.id, e.id === crashedId ? '2' : '1'])),
+    );
+    await redis.del(crashKey!);
   }, 60_000);
 });
 

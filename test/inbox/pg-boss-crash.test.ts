@@ -19,12 +19,12 @@ afterEach(async () => {
 });
 
 describe.runIf(requireService('PostgreSQL', available))('pg-boss inbox across a worker death', () => {
-  it('a worker killed mid-handler: the job is handed out again once it expires, and completes once', async () => {
+  it('a worker killed mid-handler: the job is handed out again once it expires, completes once, as attempt 2', async () => {
     const run = randomUUID().replaceAll('-', '').slice(0, 16);
     const queueName = `hg_crash_${run}`;
     const pool = newPool();
     await pool.query(`CREATE TABLE hg_crash_marks_${run} (id text PRIMARY KEY)`);
-    await pool.query(`CREATE TABLE hg_crash_done_${run} (id text)`);
+    await pool.query(`CREATE TABLE hg_crash_done_${run} (id text, attempt int)`);
     await pool.query(postgresDedupSchema(`hg_crash_dedup_${run}`));
     const inbox = createPgBossInbox({ connection: DATABASE_URL, queueName, expireInSeconds: 2 });
     cleanups.push(async () => {
@@ -54,5 +54,14 @@ describe.runIf(requireService('PostgreSQL', available))('pg-boss inbox across a 
     const rows = await done();
     expect(rows).toHaveLength(3);
     expect(rows.every((r) => r.n === '1')).toBe(true);
+    // The run the dead worker started counts: the event it died in reports attempt 2, the others 1.
+    const marks = await pool.query<{ id: string }>(`SELECT id FROM hg_crash_marks_${run}`);
+    expect(marks.rows).toHaveLength(1);
+    const attempts = await pool.query<{ id: string; attempt: number }>(
+      `SELECT id, attempt FROM hg_crash_done_${run}`,
+    );
+    expect(Object.fromEntries(attempts.rows.map((r) => [r.id, r.attempt]))).toEqual(
+      Object.fromEntries(events.map((e) => [e.id, e.id === marks.rows[0]!.id ? 2 : 1])),
+    );
   }, 90_000);
 });
