@@ -20,7 +20,8 @@ export default defineConfig({
   test: {
     // examples/recipes holds a test file too: how to test your own handler, run as part of the suite.
     include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
-    testTimeout: 30_000,
+    // Generous: a busy machine makes tests slower, never wrong; a hang still fails.
+    testTimeout: 60_000,
     // hookguard's default logger prints warnings and errors; the suite provokes hundreds on purpose. Tests
     // that check those lines spy on the console, which sees them before this filter.
     onConsoleLog: (line) => !line.startsWith('hookguard '),

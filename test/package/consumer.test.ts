@@ -24,7 +24,7 @@ beforeAll(() => {
   });
   tarball = join(project, packed.trim().split('\n').pop()!);
   install(project);
-}, 120_000);
+}, 300_000); // a build and installs: minutes on a busy machine
 
 /** Unpacks the tarball as `node_modules/hookguard` of `dir`, as `npm install <tarball>` would. */
 function install(dir: string): void {
@@ -209,7 +209,7 @@ describe('the packed package', () => {
       `,
     );
     expect(tsc(project, `tsconfig.${resolution}.json`)).toBe('');
-  });
+  }, 120_000); // a full type-check of hookguard and stripe's types: slow on a busy machine
 
   it.each(['node16', 'bundler', 'node10'])(
     'type-checks a Chatwoot-only project without stripe installed (strict, no skipLibCheck) under %s resolution',
@@ -266,5 +266,6 @@ describe('the packed package', () => {
         rmSync(dir, { recursive: true, force: true });
       }
     },
+    120_000,
   );
 });

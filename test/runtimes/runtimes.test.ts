@@ -90,7 +90,7 @@ beforeAll(() => {
   writeFileSync(join(project, 'fixtures.json'), JSON.stringify(fixtures()));
   writeFileSync(join(project, 'cases.mjs'), readFileSync(join(import.meta.dirname, 'cases.mjs')));
   writeFileSync(join(project, 'runner.mjs'), RUNNER);
-}, 120_000);
+}, 300_000); // a build and installs: minutes on a busy machine
 
 afterAll(() => {
   if (project) rmSync(project, { recursive: true, force: true });

@@ -43,7 +43,7 @@ async function runLoad(store: DedupStore) {
   );
   const running = await listening(app.listen(0, '127.0.0.1'));
   try {
-    const unique = Array.from({ length: 5_000 }, () =>
+    const unique = Array.from({ length: EVENTS }, () =>
       signStripePayload(stripeEvent('invoice.paid'), SECRET),
     );
     const deliveries = shuffle(
@@ -103,6 +103,9 @@ async function runLoad(store: DedupStore) {
   }
 }
 
+/** Unique events per run (each sent twice); LOAD_EVENTS=20000 for a longer run. */
+const EVENTS = Number(process.env.LOAD_EVENTS ?? 2_500);
+
 describe('load with failures', () => {
   const stores: [string, boolean, () => DedupStore][] = [
     ['memory store', true, () => createMemoryDedupStore({ maxEntries: 20_000 })],
@@ -112,19 +115,24 @@ describe('load with failures', () => {
       () => createRedisDedupStore({ client: redis!, prefix: `hookguard-load:${randomUUID()}:` }),
     ],
   ];
-  it.each(stores)('%s: every unique event completed exactly once', async (name, enabled, make) => {
-    if (!enabled) return;
-    const r = await runLoad(make());
-    const completedOnce = [...r.completions.values()].filter((n) => n === 1).length;
-    console.log(
-      `load with failures (${name}): ${r.sent} deliveries sent, ${r.unique} unique events, ${r.completions.size} completed ` +
-        `(${completedOnce} exactly once), ${r.duplicates} answered as duplicates, answers ${JSON.stringify(Object.fromEntries(r.statuses))}, ${r.retries} retries, ` +
-        `${r.errors} network errors, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.seconds.toFixed(1)} s`,
-    );
-    expect(r.completions.size).toBe(r.unique);
-    expect(completedOnce).toBe(r.unique);
-    expect(r.errors).toBe(0);
-    expect(r.duplicates).toBeGreaterThan(4_000);
-    expect(r.statuses.get(500) ?? 0).toBeGreaterThan(500); // the failures really happened, and were retried
-  });
+  it.each(stores)(
+    '%s: every unique event completed exactly once',
+    async (name, enabled, make) => {
+      if (!enabled) return;
+      const r = await runLoad(make());
+      const completedOnce = [...r.completions.values()].filter((n) => n === 1).length;
+      console.log(
+        `load with failures (${name}): ${r.sent} deliveries sent, ${r.unique} unique events, ${r.completions.size} completed ` +
+          `(${completedOnce} exactly once), ${r.duplicates} answered as duplicates, answers ${JSON.stringify(Object.fromEntries(r.statuses))}, ${r.retries} retries, ` +
+          `${r.errors} network errors, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.seconds.toFixed(1)} s`,
+      );
+      expect(r.completions.size).toBe(r.unique);
+      expect(completedOnce).toBe(r.unique);
+      expect(r.errors).toBe(0);
+      expect(r.duplicates).toBeGreaterThan(EVENTS * 0.8);
+      expect(r.statuses.get(500) ?? 0).toBeGreaterThan(EVENTS / 10); // the failures really happened, and were retried
+      // A busy machine makes it slower, never wrong: the bound is generous and only guards against a hang.
+    },
+    180_000,
+  );
 });
