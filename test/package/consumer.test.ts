@@ -165,37 +165,39 @@ describe('the packed package', () => {
     });
   });
 
-  it.each(['node16', 'bundler', 'node10'])('type-checks a consumer under %s resolution', (resolution) => {
-    // Types of the Stripe half come from the user's own stripe install; link the repo's for this check.
-    const modules = join(project, 'node_modules');
-    for (const dep of ['stripe', '@types']) {
-      try {
-        symlinkSync(join(repo, 'node_modules', dep), join(modules, dep), 'dir');
-      } catch {
-        // already linked by a previous case
+  it.each(['node16', 'bundler', 'node10'])(
+    'type-checks a consumer under %s resolution',
+    (resolution) => {
+      // Types of the Stripe half come from the user's own stripe install; link the repo's for this check.
+      const modules = join(project, 'node_modules');
+      for (const dep of ['stripe', '@types']) {
+        try {
+          symlinkSync(join(repo, 'node_modules', dep), join(modules, dep), 'dir');
+        } catch {
+          // already linked by a previous case
+        }
       }
-    }
-    const module = resolution === 'node16' ? 'node16' : resolution === 'bundler' ? 'esnext' : 'commonjs';
-    writeFileSync(
-      join(project, `tsconfig.${resolution}.json`),
-      JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          skipLibCheck: false,
-          module,
-          moduleResolution: resolution,
-          target: 'es2022',
-          types: ['node'],
-          // stripe's CJS types are `export =`: like stripe-node's own README, CJS projects need esModuleInterop.
-          ...(resolution === 'node10' ? { esModuleInterop: true } : {}),
-        },
-        files: [`consumer.${resolution}.ts`],
-      }),
-    );
-    writeFileSync(
-      join(project, `consumer.${resolution}.ts`),
-      `import { verifyStripeEvent, createMemoryDedupStore, type WebhookErrorCode } from 'hookguard';
+      const module = resolution === 'node16' ? 'node16' : resolution === 'bundler' ? 'esnext' : 'commonjs';
+      writeFileSync(
+        join(project, `tsconfig.${resolution}.json`),
+        JSON.stringify({
+          compilerOptions: {
+            strict: true,
+            noEmit: true,
+            skipLibCheck: false,
+            module,
+            moduleResolution: resolution,
+            target: 'es2022',
+            types: ['node'],
+            // stripe's CJS types are `export =`: like stripe-node's own README, CJS projects need esModuleInterop.
+            ...(resolution === 'node10' ? { esModuleInterop: true } : {}),
+          },
+          files: [`consumer.${resolution}.ts`],
+        }),
+      );
+      writeFileSync(
+        join(project, `consumer.${resolution}.ts`),
+        `import { verifyStripeEvent, createMemoryDedupStore, type WebhookErrorCode } from 'hookguard';
        import { stripeEvent } from 'hookguard/testing';
        const event = verifyStripeEvent('{}', 't=1,v1=00', { secret: 'whsec' });
        if (event.type === 'checkout.session.completed') {
@@ -207,9 +209,11 @@ describe('the packed package', () => {
        const id: string = stripeEvent('invoice.paid').data.object.id;
        export { code, status, id };
       `,
-    );
-    expect(tsc(project, `tsconfig.${resolution}.json`)).toBe('');
-  }, 120_000); // a full type-check of hookguard and stripe's types: slow on a busy machine
+      );
+      expect(tsc(project, `tsconfig.${resolution}.json`)).toBe('');
+    },
+    120_000,
+  ); // a full type-check of hookguard and stripe's types: slow on a busy machine
 
   it.each(['node16', 'bundler', 'node10'])(
     'type-checks a Chatwoot-only project without stripe installed (strict, no skipLibCheck) under %s resolution',
