@@ -1,10 +1,13 @@
 // Type-checks every ```ts block of README.md and every TSDoc `@example` in src/, so documentation cannot
-// drift from the API. Each block becomes its own module; names a snippet uses without defining (your
-// handler, your app, the raw body) are declared for it with the types a user would have. Run by
-// `npm run check:snippets` in CI.
+// drift from the API. Each block becomes its own module. A README block must be complete as it stands
+// (a reader copies it): it imports or declares every name it uses. A README block preceded by
+// `<!-- file: examples/… -->` is that file of the repository (test/readme.test.ts checks it), checked at
+// its path so its relative imports reach the other such blocks. In TSDoc examples, names used without
+// being defined (your handler, your app, the raw body) are declared with the types a user would have.
+// Run by `npm run check:snippets` in CI.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -14,13 +17,19 @@ interface Snippet {
   /** Where it comes from, for the file name and the error message. */
   origin: string;
   code: string;
+  /** The repository file a README block shows, written at that path (relative to the output folder). */
+  file?: string;
+  /** Whether free names get the declarations of `ambient` (TSDoc examples only). */
+  declaresFreeNames: boolean;
 }
 
 function readmeSnippets(): Snippet[] {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m, i) => ({
+  return [...readme.matchAll(/(?:<!-- file: (\S+) -->\n)?```ts\n([\s\S]*?)```/g)].map((m, i) => ({
     origin: `README-${i + 1}`,
-    code: m[1]!,
+    code: m[2]!,
+    ...(m[1] === undefined ? {} : { file: m[1] }),
+    declaresFreeNames: false,
   }));
 }
 
@@ -39,12 +48,13 @@ function exampleSnippets(): Snippet[] {
     return [...text.matchAll(/@example\n \* ```ts\n((?: \*.*\n)*?) \* ```/g)].map((m) => {
       const line = text.slice(0, m.index).split('\n').length;
       const code = m[1]!.replace(/^ \* ?/gm, '');
-      return { origin: `${relative(root, path).replaceAll('/', '-').replace(/\.ts$/, '')}-${line}`, code };
+      const origin = `${relative(root, path).replaceAll('/', '-').replace(/\.ts$/, '')}-${line}`;
+      return { origin, code, declaresFreeNames: true };
     });
   });
 }
 
-// Free names used by the snippets, with what they stand for in a user's program.
+// Free names used by the TSDoc examples, with what they stand for in a user's program.
 const ambient: Record<string, string> = {
   reply:
     'declare const reply: (event: import("hookguard").ChatwootMessageEvent<"message_created">) => Promise<void>;',
@@ -74,15 +84,17 @@ function prelude(code: string): string {
 const snippets = [...readmeSnippets(), ...exampleSnippets()];
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-for (const { origin, code } of snippets) {
-  writeFileSync(join(out, `${origin}.ts`), `${prelude(code)}\n${code}\nexport {};\n`);
+for (const { origin, code, file, declaresFreeNames } of snippets) {
+  const path = join(out, file ?? `${origin}.ts`);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${declaresFreeNames ? prelude(code) : ''}\n${code}\nexport {};\n`);
 }
 writeFileSync(
   join(out, 'tsconfig.json'),
   JSON.stringify({
     extends: '../../tsconfig.json',
     compilerOptions: { noUnusedLocals: false, rootDir: '../..' },
-    include: ['*.ts'],
+    include: ['**/*.ts'],
   }),
 );
 try {

@@ -1,57 +1,86 @@
 #!/usr/bin/env node
-// `npx hookguard send chatwoot|stripe <url> --secret <secret> [--event <name>] [--file payload.json]
-// [--repeat N]`: signs a delivery the way the provider does and posts it, printing each answer. Like the
-// Stripe CLI's trigger, for Chatwoot too; meant for local testing.
+// `npx hookguard send chatwoot|stripe <url> …`: signs a delivery the way the provider does and posts it,
+// printing each answer and how long it took. Like the Stripe CLI's trigger, for Chatwoot too; meant for
+// local testing. `npx hookguard inbox failed|retry|stats …`: the durable inbox, for its operator.
+import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BullMQInbox, BullMQInboxOptions, FailedInboxJob } from './inbox/bullmq.js';
+import { otherBullMQQueues } from './inbox/bullmq-stats.js';
+import { totalJobs, type InboxStats, type OtherQueues } from './inbox/inbox-stats.js';
 import type { PgBossInbox, PgBossInboxOptions } from './inbox/pg-boss.js';
+import { otherPgBossQueues } from './inbox/pg-boss-stats.js';
 import { CHATWOOT_EVENT_NAMES, chatwootEvent } from './testing/chatwoot-event.js';
 import { signChatwootPayload, signStripePayload, stripeEvent } from './testing/index.js';
+import { STRIPE_OBJECTS } from './testing/stripe-objects.js';
 import { oneLine } from './text/one-line.js';
 import type { ChatwootEventName } from './types/chatwoot.js';
 import { field, settleWithin } from './util/values.js';
 
-const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--event <name>] [--file payload.json] [--repeat N]
-       hookguard inbox failed|retry [<job id>|--all] --redis <url>|--postgres <url> [--queue <name>] [--limit N]
+const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--event <name>] [--file payload.json] [--new-id] [--repeat N] [--timestamp <s>] [--timeout <s>] [--legacy]
+       hookguard inbox failed|retry|stats [<job id>|--all] --redis <url>|--postgres <url> [--queue <name>] [--limit N] [--warn-after <s>]
 
-  send     sign a delivery the way the provider does, post it and print each answer
-  --secret   the webhook signing secret (or HOOKGUARD_SECRET in the environment)
-  --event    Chatwoot event name (default message_created) or Stripe event type (default checkout.session.completed)
-  --file     send this JSON file as the payload instead of a generated one
-  --repeat   send the same signed delivery N times (default 1), to watch deduplication
-  --legacy   Chatwoot only: sign the body alone (scheme 'legacy-body')
+  send         sign a delivery the way the provider does, post it, print each answer and how long it took
+  --secret     the webhook signing secret (or HOOKGUARD_SECRET in the environment)
+  --event      Chatwoot event name (default message_created) or Stripe event type (default
+               checkout.session.completed; a type hookguard builds no full payload for is sent with a warning)
+  --file       send this JSON file as the payload instead of a generated one
+  --new-id     give the payload a fresh id (Stripe's evt_…, Chatwoot's message or conversation id), so a file
+               sent before is a new event instead of a duplicate (receivers remember ids for 3 days)
+  --repeat     send the same signed delivery N times (default 1), to watch deduplication
+  --timestamp  sign with this unix time in seconds (default now), to try the receiver's time window
+  --timeout    seconds to wait for each answer (default 10). An answer slower than the provider waits
+               (Chatwoot: 5 s) gets a warning: the provider would have counted it as a failure
+  --legacy     Chatwoot only: sign the body alone (scheme 'legacy-body')
 
-  inbox    the durable inbox's dead letter: list failed jobs, or run one (or all) again
-  --redis    the Redis URL of a BullMQ inbox (or HOOKGUARD_REDIS_URL): redis://[user:password@]host[:port][/db],
-             rediss://… for TLS
-  --postgres the PostgreSQL URL of a pg-boss inbox (or HOOKGUARD_DATABASE_URL)
-  --queue    the queue name (default hookguard)
-  --limit    how many failed jobs to list (default 20)
+  inbox        the durable inbox (createBullMQInbox / createPgBossInbox)
+  failed       list the failed jobs (the dead letter): id, provider and event, dedup key, attempts, when, error
+  retry        run a failed job again (its id, from failed), or --all of them
+  stats        count the jobs waiting, active, delayed, failed and completed, and the oldest waiting job's age
+  --redis      the Redis URL of a BullMQ inbox (or HOOKGUARD_REDIS_URL): redis://[user:password@]host[:port][/db],
+               rediss://… for TLS
+  --postgres   the PostgreSQL URL of a pg-boss inbox (or HOOKGUARD_DATABASE_URL)
+  --queue      the queue name: the inbox's queueName option (default hookguard). When that queue holds no
+               jobs, the other queues of the server (or database) that do are named
+  --limit      failed: how many failed jobs to list (default 20)
+  --all        retry: every job that is failed now
+  --warn-after stats: warn when the oldest waiting job has waited longer than this many seconds (default 60)
   An engine that does not connect within 3 s, or a command not done within 10 s, ends in one line saying
-  why, and exit code 1.`;
+  why, and exit code 1. A mistake on the command line exits 2.`;
 
-export async function main(argv: string[], print: (line: string) => void = console.log): Promise<number> {
+const OPTIONS = {
+  secret: { type: 'string' },
+  event: { type: 'string' },
+  file: { type: 'string' },
+  'new-id': { type: 'boolean', default: false },
+  repeat: { type: 'string', default: '1' },
+  timestamp: { type: 'string' },
+  timeout: { type: 'string', default: '10' },
+  legacy: { type: 'boolean', default: false },
+  redis: { type: 'string' },
+  postgres: { type: 'string' },
+  queue: { type: 'string', default: 'hookguard' },
+  limit: { type: 'string', default: '20' },
+  'warn-after': { type: 'string', default: '60' },
+  all: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', short: 'v', default: false },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/**
+ * Runs one command. Answers and errors go to `print` (stdout), warnings to `warn` (stderr); resolves with
+ * the exit code: 0 done, 1 the command failed, 2 the command line is wrong.
+ */
+export async function main(
+  argv: string[],
+  print: (line: string) => void = console.log,
+  warn: (line: string) => void = console.error,
+): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        secret: { type: 'string' },
-        event: { type: 'string' },
-        file: { type: 'string' },
-        repeat: { type: 'string', default: '1' },
-        legacy: { type: 'boolean', default: false },
-        redis: { type: 'string' },
-        postgres: { type: 'string' },
-        queue: { type: 'string', default: 'hookguard' },
-        limit: { type: 'string', default: '20' },
-        all: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-        version: { type: 'boolean', short: 'v', default: false },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   } catch (err) {
     // One line for what was wrong, then the usage.
     print(`error: ${(err as Error).message.split('. ')[0]!.replace(/\.$/, '')}\n${USAGE}`);
@@ -62,63 +91,211 @@ export async function main(argv: string[], print: (line: string) => void = conso
     print(version());
     return 0;
   }
-  if (positionals[0] === 'inbox' && !values.help) return inboxCommand(values, positionals.slice(1), print);
-  const [command, provider, url] = positionals;
-  const secret = values.secret ?? process.env.HOOKGUARD_SECRET;
-  const repeat = Number(values.repeat);
-  if (
-    values.help ||
-    command !== 'send' ||
-    (provider !== 'chatwoot' && provider !== 'stripe') ||
-    url === undefined
-  ) {
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined) {
     print(USAGE);
     return values.help ? 0 : 2;
   }
-  if (secret === undefined || secret === '') {
-    print(`a secret is required (--secret or HOOKGUARD_SECRET)\n${USAGE}`);
-    return 2;
+  if (command === 'inbox') return inboxCommand(values, rest, print, warn);
+  if (command === 'send') {
+    const plan = planSend(values, rest, warn);
+    if (typeof plan === 'string') {
+      print(plan);
+      return 2;
+    }
+    return deliver(plan, print, warn);
   }
-  if (!Number.isInteger(repeat) || repeat < 1) {
-    print('--repeat must be a positive integer');
-    return 2;
+  print(`error: unknown command ${cell(command, 40)} (send or inbox)\n${USAGE}`);
+  return 2;
+}
+
+type SendProvider = 'chatwoot' | 'stripe';
+
+/** What `send` posts, decided before anything goes out. */
+interface SendPlan {
+  provider: SendProvider;
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  repeat: number;
+  timeoutMs: number;
+}
+
+/** The delivery to post, or a one-line `error: …` (and the usage where the shape of the line is wrong). */
+function planSend(values: Values, [provider, url, extra]: string[], warn: (line: string) => void) {
+  if (provider !== 'chatwoot' && provider !== 'stripe') {
+    return provider === undefined
+      ? `error: send needs a provider and a URL\n${USAGE}`
+      : `error: unknown provider ${cell(provider, 40)} (chatwoot or stripe)\n${USAGE}`;
   }
-  const payload = payloadOf(provider, values.file, values.event);
-  if (typeof payload === 'string' && payload.startsWith('error: ')) {
-    print(payload);
-    return 2;
+  if (url === undefined)
+    return `error: send needs the URL to post to (like http://localhost:3000/webhooks/${provider})`;
+  if (extra !== undefined) return `error: unexpected argument ${cell(extra, 60)} after the URL\n${USAGE}`;
+  const secret = values.secret ?? process.env.HOOKGUARD_SECRET;
+  if (secret === undefined || secret === '')
+    return `error: a secret is required (--secret or HOOKGUARD_SECRET)\n${USAGE}`;
+  const checked = [
+    urlProblem(url),
+    integerProblem('--repeat', values.repeat),
+    secondsProblem('--timeout', values.timeout, false),
+    timestampProblem(values.timestamp, values.legacy),
+  ].find((problem) => problem !== undefined);
+  if (checked !== undefined) return checked;
+  if (values.file !== undefined && values.event !== undefined) {
+    warn('warning: --event is ignored: the payload and its event come from --file');
   }
+  let payload = payloadOf(provider, values.file, values.event, warn);
+  if (typeof payload === 'string' && payload.startsWith('error: ')) return payload;
+  if (values['new-id']) {
+    payload = withNewId(provider, payload);
+    if (typeof payload === 'string') return payload;
+  }
+  const timestamp = values.timestamp === undefined ? {} : { timestamp: Number(values.timestamp) };
   const signed =
     provider === 'chatwoot'
-      ? signChatwootPayload(payload, secret, values.legacy ? { scheme: 'legacy-body' } : {})
-      : signStripePayload(payload, secret);
-  let failures = 0;
-  for (let i = 1; i <= repeat; i++) {
+      ? signChatwootPayload(payload, secret, values.legacy ? { scheme: 'legacy-body' } : timestamp)
+      : signStripePayload(payload, secret, timestamp);
+  return {
+    provider,
+    url,
+    ...signed,
+    repeat: Number(values.repeat),
+    timeoutMs: Number(values.timeout) * 1000,
+  } satisfies SendPlan;
+}
+
+/** Why `url` cannot be posted to, or undefined. A URL without its scheme would reach fetch as "localhost:". */
+function urlProblem(url: string): string | undefined {
+  const parsed = urlOf(url);
+  if (parsed !== undefined && (parsed.protocol === 'http:' || parsed.protocol === 'https:')) return undefined;
+  const shown = cell(url, 100);
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url)
+    ? `error: ${shown} is not an http:// or https:// URL`
+    : `error: ${shown} needs http:// or https:// in front (like http://${shown.replace(/^\/+/, '')})`;
+}
+
+function integerProblem(flag: string, text: string | undefined): string | undefined {
+  return text !== undefined && /^\d{1,9}$/.test(text) && Number(text) >= 1
+    ? undefined
+    : `error: ${flag} must be a positive integer`;
+}
+
+function secondsProblem(flag: string, text: string | undefined, zero: boolean): string | undefined {
+  const seconds = text === undefined || !/^\d+(\.\d+)?$/.test(text) ? Number.NaN : Number(text);
+  return seconds > 0 || (zero && seconds === 0)
+    ? undefined
+    : `error: ${flag} takes a number of seconds${zero ? '' : ' above 0'}, like 10`;
+}
+
+/** Unix seconds from now on stay under 1e11 until the year 5138; a millisecond time is above it since 1973. */
+function timestampProblem(text: string | undefined, legacy: boolean): string | undefined {
+  if (text === undefined) return undefined;
+  if (legacy) return "error: --timestamp does nothing with --legacy: the 'legacy-body' scheme signs no time";
+  if (!/^\d{1,15}$/.test(text)) {
+    return `error: --timestamp takes a unix time in seconds (digits only), like ${Math.floor(Date.now() / 1000)}`;
+  }
+  const seconds = Number(text);
+  return seconds >= 1e11
+    ? `error: --timestamp ${text} looks like milliseconds: pass seconds (${Math.floor(seconds / 1000)})`
+    : undefined;
+}
+
+/**
+ * The payload with a fresh id, so that a receiver's dedup sees a new event: Stripe's `id` (and a thin
+ * event's `snapshot_event`, its key), Chatwoot's `id` and a relay's `message.id` (message and conversation
+ * events key on them, the others on their content, which the new id changes too).
+ */
+function withNewId(provider: SendProvider, payload: string | object): object | string {
+  let event: unknown = payload;
+  if (typeof payload === 'string') {
     try {
-      const response = await fetch(url, { method: 'POST', body: signed.body, headers: signed.headers });
+      event = JSON.parse(payload) as unknown;
+    } catch {
+      event = undefined;
+    }
+  }
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    return 'error: --new-id needs a JSON object as the payload';
+  }
+  const fresh = { ...(event as Record<string, unknown>) };
+  if (provider === 'stripe') {
+    fresh.id = stripeId();
+    if (typeof fresh.snapshot_event === 'string') fresh.snapshot_event = stripeId();
+    return fresh;
+  }
+  // Chatwoot's ids are integers (database ids); a relay's wrapper keeps the message's in `message.id`.
+  const id = randomInt(1_000_000_000, 2_000_000_000);
+  const message = field(fresh, 'message');
+  const relayed = typeof message === 'object' && message !== null && 'id' in message;
+  if (relayed) fresh.message = { ...message, id };
+  if (!relayed || 'id' in fresh) fresh.id = id;
+  return fresh;
+}
+
+/** `evt_` and 24 letters and digits, as Stripe's event ids look. */
+const stripeId = () => `evt_${randomBytes(18).toString('base64url').replace(/[-_]/g, '0')}`;
+
+/**
+ * How long each provider waits for an answer, and what a slower one costs there: the line `send` warns
+ * with. Chatwoot's is its WEBHOOK_TIMEOUT default (a per-read timeout: a receiver silent that long fails).
+ * Stripe states no figure; 5 s is ours, a bound that a handler doing its work inline is likely to pass.
+ */
+const PROVIDER_WAIT: Record<SendProvider, { ms: number; late: string }> = {
+  chatwoot: {
+    ms: 5000,
+    late: "past Chatwoot's 5 s (its WEBHOOK_TIMEOUT default): Chatwoot would count a failure and, for a message, hand a pending agent-bot conversation to a human or mark an API-inbox message failed",
+  },
+  stripe: {
+    ms: 5000,
+    late: 'over 5 s: Stripe states no timeout, but counts one as a failed delivery and sends the event again (for up to 3 days)',
+  },
+};
+const INBOX_FIX =
+  'answer at once and run the handler in a worker: the durable inbox (hookguard/bullmq or hookguard/pg-boss)';
+
+/** Posts the delivery `repeat` times, one line per answer with its latency; a slow answer gets a warning. */
+async function deliver(plan: SendPlan, print: (line: string) => void, warn: (line: string) => void) {
+  const wait = PROVIDER_WAIT[plan.provider];
+  let failures = 0;
+  let slowest = 0;
+  for (let i = 1; i <= plan.repeat; i++) {
+    const started = performance.now();
+    try {
+      // Neither provider follows a redirect: a 3xx is shown as the answer it is.
+      const response = await fetch(plan.url, {
+        method: 'POST',
+        body: plan.body,
+        headers: plan.headers,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(plan.timeoutMs),
+      });
+      // The time to the answer's headers: what a provider's read timeout sees.
+      const took = performance.now() - started;
+      slowest = Math.max(slowest, took);
       const body = await response.text();
-      print(`${i}/${repeat} ${response.status} ${body}`);
-      if (!response.ok) failures++;
+      print(`${i}/${plan.repeat} ${response.status} in ${duration(took)} ${cell(body, 300)}`);
+      if (response.status < 200 || response.status > 299) failures++;
     } catch (err) {
-      print(`${i}/${repeat} error: ${unreachable(url, err)}`);
+      print(`${i}/${plan.repeat} error: ${unreachable(plan, err)}`);
       failures++;
     }
   }
+  if (slowest > wait.ms) warn(`warning: an answer took ${duration(slowest)}, ${wait.late}; ${INBOX_FIX}.`);
   return failures === 0 ? 0 : 1;
 }
 
-interface InboxValues {
-  redis?: string | undefined;
-  postgres?: string | undefined;
-  queue?: string | undefined;
-  limit?: string | undefined;
-  all?: boolean | undefined;
+/** `12 ms`, `8.6 s`, `12 s`. */
+function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 /** Connecting (TCP, TLS, login, database) gets this long; then the command says why, and exits 1. */
 const CONNECT_TIMEOUT_MS = 3000;
 /** No `hookguard inbox` command runs longer than this, whatever the server does (or does not) answer. */
 const COMMAND_DEADLINE_MS = 10_000;
+/** Other queues named when the asked-for one is empty. */
+const OTHER_QUEUES_SHOWN = 10;
 
 /** The inbox named on the command line: how to connect, and what may be said about it. */
 type Target = {
@@ -133,42 +310,54 @@ type Target = {
 
 type OpenInbox = BullMQInbox | PgBossInbox;
 
-/** `hookguard inbox failed|retry`: an inbox's dead letter, by its own calls. */
+/** What an inbox verb prints: its lines, its warnings, and the exit code. */
+interface Outcome {
+  code: number;
+  lines: string[];
+  warnings: string[];
+}
+
+const VERBS = ['failed', 'retry', 'stats'];
+
+/** Why the inbox command line cannot run, or undefined. */
+function inboxProblem(values: Values, verb: string | undefined, id: string | undefined, missing: boolean) {
+  if (verb === undefined || !VERBS.includes(verb)) {
+    const what = verb === undefined ? 'inbox needs a command' : `unknown inbox command ${cell(verb, 40)}`;
+    return `error: ${what} (failed, retry or stats)\n${USAGE}`;
+  }
+  if (verb === 'retry' && id === undefined && !values.all) {
+    return 'error: retry needs the id of a failed job (from hookguard inbox failed), or --all';
+  }
+  if (missing) {
+    return `error: the inbox's engine is required (--redis redis://host:6379 for BullMQ, --postgres postgres://… for pg-boss)\n${USAGE}`;
+  }
+  return [
+    integerProblem('--limit', values.limit),
+    secondsProblem('--warn-after', values['warn-after'], true),
+  ].find((problem) => problem !== undefined);
+}
+
+/** `hookguard inbox failed|retry|stats`: an inbox's dead letter and counts, by its own calls. */
 async function inboxCommand(
-  values: InboxValues,
+  values: Values,
   [verb, id]: string[],
   print: (line: string) => void,
+  warn: (line: string) => void,
 ): Promise<number> {
   // A flag on the command line wins over both variables of the environment.
   const flagged = values.postgres !== undefined || values.redis !== undefined;
   const postgres = flagged ? values.postgres : process.env.HOOKGUARD_DATABASE_URL;
   const redis = flagged ? values.redis : process.env.HOOKGUARD_REDIS_URL;
-  const missing = postgres === undefined && redis === undefined;
-  if (
-    missing ||
-    (verb !== 'failed' && verb !== 'retry') ||
-    (verb === 'retry' && id === undefined && values.all !== true)
-  ) {
-    print(
-      missing
-        ? `the inbox's engine is required (--redis redis://host:6379 for BullMQ, --postgres postgres://… for pg-boss)\n${USAGE}`
-        : USAGE,
-    );
-    return 2;
-  }
-  const target = postgres !== undefined ? postgresTarget(postgres) : redisTarget(redis!);
+  const problem = inboxProblem(values, verb, id, postgres === undefined && redis === undefined);
+  const target = problem ?? (postgres !== undefined ? postgresTarget(postgres) : redisTarget(redis!));
   if (typeof target === 'string') {
     print(target);
     return 2;
   }
-  const queueName = values.queue ?? 'hookguard';
   const opened: { inbox?: OpenInbox } = {};
   try {
-    const { code, lines } = await bounded(
-      (async () => {
-        const inbox = await openInbox(target, queueName, opened);
-        return runVerb(inbox, verb, id, values, queueName);
-      })(),
+    const { code, lines, warnings } = await bounded(
+      (async () => runVerb(await openInbox(target, values.queue, opened), verb!, id, values, target))(),
       COMMAND_DEADLINE_MS,
       verb === 'retry'
         ? `stopped after ${COMMAND_DEADLINE_MS / 1000} s, not done: the jobs queued again so far stay queued; run it again for the rest`
@@ -176,6 +365,7 @@ async function inboxCommand(
     );
     // Printed only once the whole command is done: a late answer cannot follow the deadline's line.
     for (const line of lines) print(line);
+    for (const line of warnings) warn(line);
     return code;
   } catch (err) {
     print(`error: ${explain(target, err)}`);
@@ -185,24 +375,107 @@ async function inboxCommand(
   }
 }
 
-/** The verb's work: the lines to print and the exit code. */
+/** The verb's work. Where it found nothing, and the queue holds nothing, the queues that do are named. */
 async function runVerb(
   inbox: OpenInbox,
   verb: string,
   id: string | undefined,
-  values: InboxValues,
-  queueName: string,
-): Promise<{ code: number; lines: string[] }> {
-  if (verb === 'failed') {
-    const jobs = await listFailed(inbox, Math.max(1, Number(values.limit ?? 20) || 20));
-    return { code: 0, lines: jobs.length === 0 ? ['no failed jobs'] : jobs.map(jobLine) };
+  values: Values,
+  target: Target,
+): Promise<Outcome> {
+  const queue = cell(values.queue, 100);
+  const empty = async (outcome: Outcome, stats?: InboxStats): Promise<Outcome> => {
+    if (totalJobs(stats ?? (await inbox.stats())) > 0) return outcome;
+    return {
+      ...outcome,
+      lines: [...outcome.lines, elsewhere(values.queue, await otherQueues(inbox, values.queue), target)],
+    };
+  };
+  if (verb === 'stats') {
+    const stats = await inbox.stats();
+    const outcome = {
+      code: 0,
+      lines: [statsLine(stats)],
+      warnings: stalled(stats, Number(values['warn-after'])),
+    };
+    return empty(outcome, stats);
   }
-  if (values.all === true) return { code: 0, lines: [`${await inbox.retryAll()} failed jobs queued again`] };
-  const retried = await inbox.retry(id!);
-  const line = retried
-    ? `${cell(id, 100)} queued again`
-    : `${cell(id, 100)} is not a failed job of queue ${cell(queueName, 100)}`;
-  return { code: retried ? 0 : 1, lines: [line] };
+  if (verb === 'failed') {
+    const jobs = await listFailed(inbox, Number(values.limit));
+    if (jobs.length > 0) return { code: 0, lines: jobs.map(jobLine), warnings: [] };
+    return empty({ code: 0, lines: [`no failed jobs in queue ${queue}`], warnings: [] });
+  }
+  if (values.all) {
+    const retried = await inbox.retryAll();
+    const outcome = {
+      code: 0,
+      lines: [`${count(retried, 'failed job')} of queue ${queue} queued again`],
+      warnings: [],
+    };
+    return retried === 0 ? empty(outcome) : outcome;
+  }
+  if (await inbox.retry(id!)) return { code: 0, lines: [`${cell(id, 100)} queued again`], warnings: [] };
+  return empty({ code: 1, lines: [`${cell(id, 100)} is not a failed job of queue ${queue}`], warnings: [] });
+}
+
+/** The other queues of the same server (BullMQ) or schema (pg-boss) that hold jobs. */
+function otherQueues(inbox: OpenInbox, queueName: string): Promise<OtherQueues> {
+  // The CLI's pg-boss runs in pg-boss's default schema (a URL cannot name another).
+  return 'queue' in inbox
+    ? otherBullMQQueues(inbox.queue, OTHER_QUEUES_SHOWN)
+    : otherPgBossQueues(inbox.boss, 'pgboss', queueName, OTHER_QUEUES_SHOWN);
+}
+
+/** One line: the asked-for queue is empty, and which queues hold jobs instead (names escaped, list bounded). */
+function elsewhere(queueName: string, others: OtherQueues, target: Target): string {
+  const where =
+    target.engine === 'Redis' ? `this Redis (${target.where})` : `this database (${target.where})`;
+  const queue = cell(queueName, 100);
+  if (others.queues.length === 0) {
+    return `queue ${queue} holds no jobs, nor does any other queue on ${where}: is this the inbox's ${target.engine === 'Redis' ? 'server and database number' : 'database'}?`;
+  }
+  const named = others.queues.map(
+    ({ name, jobs, failed }) =>
+      `${cell(name, 60)} (${count(jobs, 'job')}${failed > 0 ? `, ${failed} failed` : ''})`,
+  );
+  return `queue ${queue} holds no jobs, but other queues on ${where} do: ${named.join(', ')}${others.more ? ' and more' : ''}; pass --queue <name>`;
+}
+
+/** `queue hookguard: 3 waiting, 0 active, 1 delayed, 2 failed, 120 completed; oldest waiting 4 min 12 s`. */
+function statsLine(stats: InboxStats): string {
+  const counts = (['waiting', 'active', 'delayed', 'failed', 'completed'] as const)
+    .map((state) => `${stats[state]} ${state}`)
+    .join(', ');
+  const oldest =
+    stats.oldestWaitingMs === undefined ? 'none waiting' : `oldest waiting ${age(stats.oldestWaitingMs)}`;
+  return `queue ${cell(stats.queueName, 100)}: ${counts}; ${oldest}${stats.paused ? '; paused' : ''}`;
+}
+
+/** The warning when the oldest waiting job has waited past `warnAfter` seconds: what is likely wrong. */
+function stalled(stats: InboxStats, warnAfterSeconds: number): string[] {
+  if (stats.oldestWaitingMs === undefined || stats.oldestWaitingMs <= warnAfterSeconds * 1000) return [];
+  const waited = `the oldest waiting job has waited ${age(stats.oldestWaitingMs)} (over ${warnAfterSeconds} s)`;
+  if (stats.paused) return [`WARNING: ${waited}: the queue is paused; its jobs run once it is resumed`];
+  if (stats.active === 0) {
+    return [
+      `WARNING: ${waited} and no job is running: nothing is taking jobs — is a worker running (inbox.worker(…))?`,
+    ];
+  }
+  return [
+    `WARNING: ${waited} while ${stats.active} run: the workers do not keep up, or their handlers hang — add workers or concurrency, or look at the running ones`,
+  ];
+}
+
+/** `1 job`, `3 jobs`. */
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/** `45 s`, `4 min 12 s`, `3 h 5 min`, `2 d 4 h`. */
+function age(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
 }
 
 /** BullMQ's connection from the whole URL: user, password, database (`/3`), TLS (`rediss:`), bounded. */
@@ -364,14 +637,17 @@ function failedJob(
 }
 
 /**
- * One line per job. The error (a handler's message, which can quote a customer), the event name and the
- * id come from outside: each is escaped and bounded, so none can forge a row or drive the terminal.
+ * One line per job: id, provider and event, dedup key (what the job is about: `stripe:evt_…`,
+ * `chatwoot:1:message_created:42`), attempts, when, error. The error (a handler's message, which can quote
+ * a customer), the event name, the key and the id come from outside: each is escaped and bounded, so none
+ * can forge a row or drive the terminal.
  */
 function jobLine(job: FailedInboxJob): string {
   const attempts = typeof job.attempts === 'number' && Number.isFinite(job.attempts) ? job.attempts : '?';
   return [
     cell(job.id, 100),
     `${cell(job.provider, 40)} ${cell(job.event, 80)}`,
+    cell(job.key, 120),
     `${attempts} attempts`,
     cell(job.failedAt, 30),
     cell(job.error, 200),
@@ -470,51 +746,72 @@ function masked(text: string, secret: string | undefined): string {
 }
 
 /** The payload to send, or a one-line `error: …` saying what to fix. */
-function payloadOf(provider: 'chatwoot' | 'stripe', file: string | undefined, event: string | undefined) {
+function payloadOf(
+  provider: SendProvider,
+  file: string | undefined,
+  event: string | undefined,
+  warn: (line: string) => void,
+): string | object {
   if (file !== undefined) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      return `error: cannot read --file ${file} (${typeof code === 'string' ? code : 'unreadable'}): give the path of a JSON payload.`;
+      return `error: cannot read --file ${cell(file, 200)} (${typeof code === 'string' ? code : 'unreadable'}): give the path of a JSON payload.`;
     }
     try {
       JSON.parse(text);
     } catch {
-      return `error: --file ${file} is not JSON; webhook payloads are JSON objects.`;
+      return `error: --file ${cell(file, 200)} is not JSON; webhook payloads are JSON objects.`;
     }
     return text;
   }
   if (provider === 'chatwoot') {
+    // Chatwoot sends a short, closed list of events, and chatwootEvent builds every one: any other name
+    // is a mistake.
     const name = event ?? 'message_created';
     if (!CHATWOOT_EVENT_NAMES.includes(name as ChatwootEventName)) {
-      return `error: unknown Chatwoot event "${name.slice(0, 60)}"; use one of: ${CHATWOOT_EVENT_NAMES.join(', ')}.`;
+      return `error: unknown Chatwoot event "${cell(name, 60)}"; use one of: ${CHATWOOT_EVENT_NAMES.join(', ')}.`;
     }
     return chatwootEvent(name as ChatwootEventName);
   }
   const type = event ?? 'checkout.session.completed';
   if (!/^[a-z0-9_]+(\.[a-z0-9_]+)+$/.test(type)) {
-    return `error: "${type.slice(0, 60)}" is not a Stripe event type (like checkout.session.completed or invoice.paid).`;
+    return `error: "${cell(type, 60)}" is not a Stripe event type (like checkout.session.completed or invoice.paid).`;
   }
+  const warning = stripeTypeWarning(type);
+  if (warning !== undefined) warn(warning);
   return stripeEvent(type as 'checkout.session.completed');
 }
 
+/**
+ * Stripe has hundreds of event types and adds new ones, so a type is never refused (a list here would go
+ * stale); but one whose object stripeEvent builds no full `data.object` for is said so, which also
+ * catches a misspelt object (`invoce.paid`).
+ */
+function stripeTypeWarning(type: string): string | undefined {
+  const object = type.slice(0, type.lastIndexOf('.'));
+  if (Object.hasOwn(STRIPE_OBJECTS, object)) return undefined;
+  const known = Object.keys(STRIPE_OBJECTS).join(', ');
+  return `warning: sending "${cell(type, 60)}" with a data.object that holds only its id and object: hookguard builds full objects for ${known} events. Check the spelling, or pass --file with a payload of your own.`;
+}
+
 /** Why a POST got no answer, in a line that names the address and the likely fix. */
-function unreachable(url: string, err: unknown): string {
+function unreachable(plan: SendPlan, err: unknown): string {
   const cause = (err as { cause?: { code?: unknown; address?: unknown; port?: unknown } }).cause;
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  let where: string;
-  try {
-    where = new URL(url).host;
-  } catch {
-    return `"${url}" is not a URL (like http://localhost:3000/webhooks/chatwoot).`;
+  const where = cell(urlOf(plan.url)?.host, 100);
+  if (field(err, 'name') === 'TimeoutError') {
+    const wait = PROVIDER_WAIT[plan.provider];
+    const late = plan.timeoutMs >= wait.ms ? `; that is ${wait.late}; ${INBOX_FIX}` : '';
+    return `no answer from ${where} within ${duration(plan.timeoutMs)} (--timeout): the server is stuck, or its handler is slow${late}.`;
   }
   if (code === 'ECONNREFUSED')
     return `connection refused by ${where} (ECONNREFUSED): is the server running on that port?`;
   if (code === 'ENOTFOUND') return `cannot resolve ${where} (ENOTFOUND): check the host name.`;
   const reason = code ?? (cause as { message?: unknown } | undefined)?.message;
-  return `${typeof reason === 'string' ? reason : err instanceof Error ? err.message : String(err)} while posting to ${where}.`;
+  return `${cell(typeof reason === 'string' ? reason : err instanceof Error ? err.message : String(err), 200)} while posting to ${where}.`;
 }
 
 /** The package's version, from the package.json next to the built file (or the sources). */

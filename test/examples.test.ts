@@ -1,4 +1,5 @@
 // The examples and the demo are part of the product: they run here exactly as a newcomer runs them.
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chatwootEvent, signChatwootPayload, signStripePayload, stripeEvent } from '../src/testing/index.js';
@@ -9,7 +10,11 @@ import { createKoaApp } from '../examples/koa.js';
 import { createMetricsApp } from '../examples/metrics.js';
 import { createPinoApp } from '../examples/pino.js';
 import { Writable } from 'node:stream';
+import { sleep } from './helpers/http.js';
 import { listening, serveFetch } from './helpers/servers.js';
+import { newIoRedis, redisUp, requireService } from './helpers/services.js';
+
+const redisAvailable = await redisUp();
 
 const secrets = { chatwoot: 'example-cw-secret', stripe: 'whsec_example' };
 let close: (() => Promise<void>) | undefined;
@@ -163,5 +168,60 @@ describe('observability examples', () => {
     const all = JSON.stringify(lines);
     expect(all).not.toContain(secrets.chatwoot);
     expect(all).not.toContain(signed.headers['x-chatwoot-signature']!.slice(7));
+  });
+});
+
+describe.runIf(requireService('Redis', redisAvailable))('inbox example (examples/inbox)', () => {
+  it('web queues a message and answers its retry duplicate; the worker runs it once, attempt 1', async () => {
+    // chatwoot.ts reads its settings when first imported: a queue of this run's own, a short "LLM".
+    const queue = `hg-example-${randomUUID()}`;
+    vi.stubEnv('HOOKGUARD_QUEUE', queue);
+    vi.stubEnv('CW_HMAC_SECRET', secrets.chatwoot);
+    vi.stubEnv('ANSWER_DELAY_MS', '300');
+    const info: string[] = [];
+    vi.spyOn(console, 'info').mockImplementation((line: unknown) => void info.push(String(line)));
+    vi.spyOn(console, 'warn').mockImplementation(() => {}); // "Redis has appendonly no" on this machine
+    const { inbox } = await import('../examples/inbox/chatwoot.js');
+    const { createWebApp } = await import('../examples/inbox/web.js');
+    const { startWorker } = await import('../examples/inbox/worker.js');
+    let worker: ReturnType<typeof startWorker> | undefined;
+    try {
+      expect(inbox.queue.name).toBe(queue);
+      const base = await baseOf(createWebApp().listen(0, '127.0.0.1'));
+      const event = chatwootEvent('message_created', { content: 'What is a prime number?' });
+      const deliver = async (timestamp: number) => {
+        const signed = signChatwootPayload(event, secrets.chatwoot, { deliveryId: 'd-1', timestamp });
+        const response = await fetch(`${base}/cw`, {
+          method: 'POST',
+          body: signed.body,
+          headers: signed.headers,
+        });
+        return `${response.status} ${await response.text()}`;
+      };
+      const now = Math.floor(Date.now() / 1000);
+      // The delivery, then Chatwoot's retry of it (re-signed, same body and delivery id); no worker yet.
+      expect(await deliver(now)).toBe('200 {"ok":true,"queued":true}');
+      expect(await deliver(now + 1)).toBe('200 {"ok":true,"duplicate":true}');
+      expect(info).toEqual([]); // the web process runs no handler
+
+      worker = startWorker();
+      for (let i = 0; i < 200 && info.length === 0; i++) await sleep(50);
+      await sleep(1000); // time for a second run, were there one
+      expect(info).toEqual([
+        expect.stringMatching(
+          /^hookguard info: answered provider=chatwoot event=message_created .*attempt=1 /,
+        ),
+      ]);
+      expect(worker.stats()).toMatchObject({ processed: 1, duplicate: 0, failed: 0 });
+    } finally {
+      await worker?.close(5000);
+      await inbox.queue.obliterate({ force: true }).catch(() => undefined);
+      await inbox.close();
+      const redis = newIoRedis();
+      const keys = await redis.keys(`hookguard:inbox:${queue}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      vi.unstubAllEnvs();
+    }
   });
 });

@@ -14,6 +14,18 @@ describe('README', () => {
     expect(block).toBe(file);
   });
 
+  it('shows each file it names with `<!-- file: … -->` verbatim (the inbox example: shared module, web, worker)', () => {
+    const blocks = [...readme.matchAll(/<!-- file: (\S+) -->\n```ts\n([\s\S]*?)```/g)];
+    expect(blocks.map((m) => m[1])).toEqual([
+      'examples/inbox/chatwoot.ts',
+      'examples/inbox/web.ts',
+      'examples/inbox/worker.ts',
+    ]);
+    for (const [, path, block] of blocks) {
+      expect(block, path).toBe(readFileSync(new URL(`../${path!}`, import.meta.url), 'utf8'));
+    }
+  });
+
   it('quick start runs as written: handled once, duplicate acknowledged, forgery refused', async () => {
     const lines: string[] = [];
     vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.join(' ')));

@@ -19,6 +19,10 @@ import {
   type InboxWorkerOptions,
   type JobRunner,
 } from './inbox.js';
+import { connectionsOf, redisOf } from './bullmq-connections.js';
+import { bullMQStats } from './bullmq-stats.js';
+import type { InboxStats } from './inbox-stats.js';
+import { createBacklogWatch } from './backlog-watch.js';
 import { createWriteGate } from './write-gate.js';
 
 /** Options for {@link createBullMQInbox}. */
@@ -40,6 +44,12 @@ export interface BullMQInboxOptions {
    * write that timed out may still land: the provider's retry is then answered `duplicate`.
    */
   enqueueTimeoutMs?: number;
+  /**
+   * The web side warns when the oldest waiting event has waited longer than this: nothing takes jobs (no
+   * worker runs, or the queue is paused). It looks after an enqueue, at most once per period; default
+   * 60,000 ms, 0 turns it off.
+   */
+  backlogWarnMs?: number;
   /** Writes Redis has not confirmed yet (timed-out ones included) before the next is refused at once; default 1000. */
   maxPendingWrites?: number;
   /** Their bodies' bytes; default 16 MiB. Bounds the web process's memory while Redis stalls. */
@@ -66,15 +76,14 @@ export interface BullMQWorkerOptions extends InboxWorkerOptions {
 export interface BullMQInbox extends Inbox, DeadLetter {
   /** The BullMQ queue itself (for bull-board, Taskforce.sh or your own tooling). */
   readonly queue: Queue;
+  /** The queue's jobs by state, and how long the longest-waiting one has waited (`hookguard inbox stats`). */
+  stats(): Promise<InboxStats>;
   /** Starts a worker that runs the handlers of `options.chatwoot` / `options.stripe` for every job. */
   worker(options: BullMQWorkerOptions): InboxWorker;
 }
 
 /** The job id for a key: BullMQ refuses ":" and integer-like ids, and keys can be long. */
 const jobIdOf = (key: string) => `hg-${createHash('sha256').update(key).digest('base64url')}`;
-
-/** BullMQ's client wraps an ioredis instance and forwards what it does not override, `call` included. */
-const asIoRedis = (client: unknown) => client as IoRedisLike;
 
 const isClient = (connection: ConnectionOptions) => typeof field(connection, 'options') === 'object';
 
@@ -107,11 +116,12 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
   const queue = new Queue(queueName, { connection });
   // A Redis outage is reported per request (INBOX_UNAVAILABLE); the queue must not crash the process.
   queue.on('error', () => undefined);
-  void queue.client.then(
-    (client) => warnIfNotDurable(asIoRedis(client), log),
+  void redisOf(queue).then(
+    (client) => warnIfNotDurable(client, log),
     () => undefined,
   );
   const gate = createWriteGate('BullMQ enqueue', options);
+  const backlog = createBacklogWatch(() => bullMQStats(queue), options.backlogWarnMs, log);
   const workers = new Set<InboxWorker>();
 
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
@@ -129,6 +139,7 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
         removeOnFail: { age: Math.ceil(keepFailedMs / 1000) },
       }),
     ]);
+    backlog.enqueued();
     return before === 'unknown' ? 'queued' : 'duplicate';
   };
 
@@ -151,6 +162,7 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
       return true;
     },
     retryAll: () => retryAllFailed(queue),
+    stats: () => bullMQStats(queue),
     async close(timeoutMs) {
       await Promise.all([
         ...[...workers].map((worker) => worker.close(timeoutMs)),
@@ -227,7 +239,7 @@ function startWorker(
     // of the inbox shares it, and it is exactly as durable as the jobs.
     lazyStore(async () =>
       createRedisDedupStore({
-        client: asIoRedis(await started.worker!.client),
+        client: await redisOf(started.worker!),
         prefix: `hookguard:inbox:${queueName}:`,
       }),
     ),
@@ -303,9 +315,7 @@ async function closeWorker(
   // Connections BullMQ made from options: when Redis is frozen or gone its own close neither quits them
   // nor stops their reconnecting (and it removes its error listener), so cut both; a no-op once ended.
   if (!ownConnections) return;
-  const blocking = (
-    worker as unknown as { blockingConnection?: { disconnect(wait?: boolean): Promise<void> } }
-  ).blockingConnection;
+  const blocking = connectionsOf(worker).blockingConnection;
   await settleWithin(Promise.allSettled([worker.disconnect(), blocking?.disconnect(false)]), 500);
 }
 
@@ -358,3 +368,4 @@ export type {
   InboxWorkerCounts,
   InboxWorkerOptions,
 } from './inbox.js';
+export type { InboxStats } from './inbox-stats.js';

@@ -20,4 +20,6 @@ export const INBOX_DEFAULTS = {
   /** A job whose key another worker holds, or that reached a worker without its handlers, comes back after this. */
   deferMs: 5000,
   closeTimeoutMs: 30_000,
+  /** The web side warns when the oldest waiting event has waited longer: no worker takes them. */
+  backlogWarnMs: 60_000,
 } as const;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import PgBoss from 'pg-boss';
+import type PgBoss from 'pg-boss';
+import * as pgBossModule from 'pg-boss';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger } from '../pipeline/types.js';
@@ -22,6 +23,9 @@ import {
   type JobRunner,
 } from './inbox.js';
 import { createPersistence } from './until-it-sticks.js';
+import type { InboxStats } from './inbox-stats.js';
+import { pgBossStats } from './pg-boss-stats.js';
+import { createBacklogWatch } from './backlog-watch.js';
 import { createWriteGate } from './write-gate.js';
 
 /** Options for {@link createPgBossInbox}. */
@@ -50,18 +54,27 @@ export interface PgBossInboxOptions {
    * write that timed out may still land: the provider's retry is then answered `duplicate`.
    */
   enqueueTimeoutMs?: number;
+  /**
+   * The web side warns when the oldest waiting event has waited longer than this: nothing takes jobs (no
+   * worker runs, or the queue is paused). It looks after an enqueue, at most once per period; default
+   * 60,000 ms, 0 turns it off.
+   */
+  backlogWarnMs?: number;
   /** Writes PostgreSQL has not confirmed yet (timed-out ones included) before the next is refused at once; default 1000. */
   maxPendingWrites?: number;
   /** Their bodies' bytes; default 16 MiB. Bounds the web process's memory while PostgreSQL stalls. */
   maxPendingBytes?: number;
   /**
-   * How long completed jobs stay in `job` (a copy meanwhile answers `duplicate`); default 3 days. pg-boss's
-   * `archiveCompletedAfterSeconds`. Its maintenance archives for every queue of the schema with the settings
-   * of whichever instance runs it: give the inbox a schema of its own, or the same retention to every
-   * pg-boss instance on it.
+   * How long completed jobs stay in `job` (a copy meanwhile answers `duplicate`); default 3 days. pg-boss
+   * 10's `archiveCompletedAfterSeconds`: its maintenance archives for every queue of the schema with the
+   * settings of whichever instance runs it, so give the inbox a schema of its own, or the same retention to
+   * every pg-boss instance on it. From pg-boss 11 on, each job's own `deleteAfterSeconds`.
    */
   keepCompletedMs?: number;
-  /** How long failed jobs (the dead letter) stay unless retried; default 30 days (`archiveFailedAfterSeconds`). */
+  /**
+   * How long failed jobs (the dead letter) stay unless retried; default 30 days (pg-boss 10's
+   * `archiveFailedAfterSeconds`; from pg-boss 11 on, each job's own `deleteAfterSeconds`).
+   */
   keepFailedMs?: number;
   /**
    * A running job whose worker died is handed out again after this (checked by pg-boss's maintenance);
@@ -89,6 +102,8 @@ export interface PgBossInbox extends Inbox, DeadLetter {
   /** The pg-boss instance (its tables in the `pgboss` schema are the dashboard). */
   readonly boss: PgBoss;
   readonly queueName: string;
+  /** The queue's jobs by state, and how long the longest-waiting one has waited (`hookguard inbox stats`). */
+  stats(): Promise<InboxStats>;
   worker(options: PgBossWorkerOptions): InboxWorker;
   /**
    * Closes this inbox's workers (each waits for its running handlers at most `timeoutMs`, default 30 s,
@@ -105,10 +120,10 @@ function jobIdOf(key: string): string {
 }
 
 /**
- * A durable inbox on pg-boss (PostgreSQL; pg-boss 10 runs on Node 20). Same contract as
- * `hookguard/bullmq`: the web side answers only once the job row is committed, the job id is derived from
- * the dedup key (copies answer `duplicate` for as long as the job is kept), workers retry with exponential
- * backoff and keep a job that failed its last attempt as failed.
+ * A durable inbox on pg-boss (PostgreSQL; pg-boss 10 runs on Node 20, pg-boss 12 needs Node 22.12). Same
+ * contract as `hookguard/bullmq`: the web side answers only once the job row is committed, the job id is
+ * derived from the dedup key (copies answer `duplicate` for as long as the job is kept), workers retry with
+ * exponential backoff and keep a job that failed its last attempt as failed.
  *
  * @example
  * ```ts
@@ -124,6 +139,11 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
   const engine = createEngine(options);
   const { queue } = engine;
   const gate = createWriteGate('pg-boss enqueue', options);
+  const backlog = createBacklogWatch(
+    () => engine.start().then(() => pgBossStats(engine.sql, engine.schema, queue)),
+    options.backlogWarnMs,
+    engine.log,
+  );
   const workers = new Set<InboxWorker>();
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const boss = await engine.start();
@@ -131,6 +151,7 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
       ...engine.jobOptions,
       ...(job.key === undefined ? {} : { id: jobIdOf(job.key) }),
     });
+    backlog.enqueued();
     return id === null ? 'duplicate' : 'queued';
   };
 
@@ -160,6 +181,10 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
       await engine.start();
       return (await engine.sql(engine.statements.retryAll, [queue])).rowCount;
     },
+    async stats() {
+      await engine.start();
+      return pgBossStats(engine.sql, engine.schema, queue);
+    },
     async close(timeoutMs = INBOX_DEFAULTS.closeTimeoutMs) {
       await Promise.all([...workers].map((worker) => worker.close(timeoutMs)));
       await engine.stop();
@@ -181,7 +206,7 @@ interface Engine {
    * Retries, backoff and expiry, sent with every job: a queue that already exists keeps the settings it was
    * created with (pg-boss's createQueue does nothing then), and jobs carry their own over the queue's.
    */
-  readonly jobOptions: PgBoss.RetryOptions & PgBoss.ExpirationOptions;
+  readonly jobOptions: PgBoss.RetryOptions & PgBoss.ExpirationOptions & { deleteAfterSeconds?: number };
   readonly log: Required<Logger>;
   /** Starts pg-boss and the queue once (again after a failure); refuses once the inbox is closed. */
   start(): Promise<PgBoss>;
@@ -203,14 +228,21 @@ function createEngine(options: PgBossInboxOptions): Engine {
   const config = bossConfig(options);
   const schema = typeof config.schema === 'string' ? config.schema : 'pgboss';
   const log = safeLogger(options.logger, { queue });
+  const make = () => newBoss(config);
+  let boss = make();
+  // pg-boss 11 replaced the archive (the archive*AfterSeconds options) with a deletion per job: each job's
+  // deleteAfterSeconds (column deletion_seconds) counts from its completed_on, completed or failed alike.
+  // So jobs go out with the failed retention, and the inbox's own completion sets the completed one.
+  // getQueueStats() came in the same release: the feature check.
+  const keep = keepSeconds(options);
+  const deletesPerJob = typeof (boss as { getQueueStats?: unknown }).getQueueStats === 'function';
   const jobOptions = {
     retryLimit: Math.max(1, Math.floor(positive(options.attempts, INBOX_DEFAULTS.attempts))) - 1,
     retryDelay: Math.max(1, Math.round(positive(options.backoffMs, INBOX_DEFAULTS.backoffMs) / 1000)),
     retryBackoff: true,
     expireInSeconds: positive(options.expireInSeconds, 900),
+    ...(deletesPerJob ? { deleteAfterSeconds: keep.failed } : {}),
   };
-  const make = () => newBoss(config);
-  let boss = make();
   let ready: Promise<PgBoss> | undefined;
   let retryAt: number | undefined;
   let closed = false;
@@ -243,7 +275,7 @@ function createEngine(options: PgBossInboxOptions): Engine {
     get boss() {
       return boss;
     },
-    statements: statements(schema),
+    statements: statements(schema, deletesPerJob ? keep.completed : undefined),
     jobOptions,
     log,
     start() {
@@ -273,8 +305,17 @@ function createEngine(options: PgBossInboxOptions): Engine {
   };
 }
 
+/**
+ * pg-boss's class: up to pg-boss 11 (CommonJS) the module itself, which ESM sees as its default export;
+ * pg-boss 12 is ESM with a named `PgBoss` export and no default. The types stay pg-boss 10's: the calls
+ * made here kept their shape.
+ */
+const PgBossClass: typeof PgBoss =
+  (pgBossModule as { PgBoss?: typeof PgBoss }).PgBoss ??
+  (pgBossModule as unknown as { default: typeof PgBoss }).default;
+
 function newBoss(config: PgBoss.ConstructorOptions): PgBoss {
-  const boss = new PgBoss(config);
+  const boss = new PgBossClass(config);
   // Connection errors are reported per call (INBOX_UNAVAILABLE, a retried completion): they must not
   // crash the process (pg-boss re-emits its pool's 'error' and its maintenance failures here).
   boss.on('error', () => undefined);
@@ -283,23 +324,41 @@ function newBoss(config: PgBoss.ConstructorOptions): PgBoss {
 
 /** The user's connection options, over our retention defaults (keys the user left undefined do not count). */
 function bossConfig(options: PgBossInboxOptions): PgBoss.ConstructorOptions {
-  const keepCompletedMs = positive(options.keepCompletedMs, INBOX_DEFAULTS.keepCompletedMs);
-  const keepFailedMs = positive(options.keepFailedMs, INBOX_DEFAULTS.keepFailedMs);
+  const keep = keepSeconds(options);
   const own =
     typeof options.connection === 'string'
       ? { connectionString: options.connection }
       : Object.fromEntries(Object.entries(options.connection).filter(([, value]) => value !== undefined));
   return {
-    archiveCompletedAfterSeconds: Math.max(1, Math.ceil(keepCompletedMs / 1000)),
-    archiveFailedAfterSeconds: Math.max(1, Math.ceil(keepFailedMs / 1000)),
+    archiveCompletedAfterSeconds: keep.completed,
+    archiveFailedAfterSeconds: keep.failed,
     ...own,
   };
 }
 
-/** Ends the pool of an instance whose start failed (only a pool pg-boss opened itself). */
+/** How long completed and failed jobs stay, in whole seconds. */
+function keepSeconds(options: PgBossInboxOptions): { completed: number; failed: number } {
+  const seconds = (ms: number | undefined, fallback: number) =>
+    Math.max(1, Math.ceil(positive(ms, fallback) / 1000));
+  return {
+    completed: seconds(options.keepCompletedMs, INBOX_DEFAULTS.keepCompletedMs),
+    failed: seconds(options.keepFailedMs, INBOX_DEFAULTS.keepFailedMs),
+  };
+}
+
+/**
+ * Ends the pool of an instance whose start failed (only a pool pg-boss opened itself: pg-boss 10 marks it
+ * `isOurs`, pg-boss 11 and later `_pgbdb`).
+ */
 async function retire(boss: PgBoss): Promise<void> {
-  const db = boss.getDb() as { isOurs?: boolean; opened?: boolean; close?: () => Promise<void> };
-  if (db.isOurs === true && db.opened === true) await db.close?.().catch(() => undefined);
+  const db = boss.getDb() as {
+    isOurs?: boolean;
+    _pgbdb?: boolean;
+    opened?: boolean;
+    close?: () => Promise<void>;
+  };
+  if ((db.isOurs === true || db._pgbdb === true) && db.opened === true)
+    await db.close?.().catch(() => undefined);
 }
 
 /**
@@ -338,7 +397,8 @@ interface Statements {
   readonly refuse: string;
 }
 
-function statements(schema: string): Statements {
+/** `deleteCompletedAfter`: pg-boss 11 and later, the completed retention that a completion sets (seconds). */
+function statements(schema: string, deleteCompletedAfter?: number): Statements {
   const state = (name: string) => `'${name}'::${schema}.job_state`;
   // pg-boss's retry() leaves completed_on set, so its archive (completed_on older than the completed
   // retention, whatever the state) could take the retried job away before it runs; and keep_until (when an
@@ -355,7 +415,9 @@ function statements(schema: string): Statements {
     retryAll: retry,
     // The run succeeded: the job is done even if pg-boss expired it meanwhile (its complete() only takes
     // an active job), or failed it by timeout on its last attempt.
-    complete: `UPDATE ${schema}.job SET state = ${state('completed')}, completed_on = now(), output = NULL
+    complete: `UPDATE ${schema}.job SET state = ${state('completed')}, completed_on = now(), output = NULL${
+      deleteCompletedAfter === undefined ? '' : `, deletion_seconds = ${Math.floor(deleteCompletedAfter)}`
+    }
       WHERE name = $1 AND id = $2 AND state IN (${['created', 'retry', 'active', 'failed'].map(state).join(', ')})`,
     // Given back without using an attempt: pg-boss's fetch adds one to retry_count only when started_on
     // is set (fetchNextJob in its plans.js), and its fail() never does.
@@ -618,3 +680,4 @@ export type {
   InboxWorkerCounts,
   InboxWorkerOptions,
 } from './inbox.js';
+export type { InboxStats } from './inbox-stats.js';

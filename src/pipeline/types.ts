@@ -144,7 +144,7 @@ export interface WebhookOptions<E, R = unknown> {
   dedupTtlMs?: number;
   /** How long a claim lasts before another delivery may take over (a crashed worker); default 60 s. Keep it above your slowest handler. */
   leaseMs?: number;
-  /** Largest body accepted, enforced while reading; default 1 MiB. */
+  /** Largest body accepted, enforced while reading; default 4 MiB for Chatwoot (its messages reach ~2.7 MB), 1 MiB for Stripe. */
   maxBodyBytes?: number;
   /** Longest the whole body may take to arrive; default 10 s. A slow sender cannot hold memory and a socket forever. */
   readTimeoutMs?: number;

@@ -78,6 +78,15 @@ export function checkTimestamp(
         "Either this is a replay of an old delivery, or this server's clock is ahead by about that much (check NTP).",
     );
   }
+  if (
+    -age > tolerance &&
+    Math.abs(Math.floor(nowMs / 1000) - Math.floor(timestampSeconds / 1000)) <= tolerance
+  ) {
+    throw new WebhookError(
+      'TIMESTAMP_OUT_OF_TOLERANCE',
+      `The ${label} timestamp looks like milliseconds (it matches the current time in milliseconds): the sender must sign with a unix time in seconds.`,
+    );
+  }
   if (-age > tolerance) {
     throw new WebhookError(
       'TIMESTAMP_OUT_OF_TOLERANCE',

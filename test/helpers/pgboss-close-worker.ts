@@ -26,7 +26,18 @@ const stripe = {
       : new Promise<void>((resolve) => setTimeout(resolve, 1000));
   },
 };
-await inbox.failed(); // pg-boss started (its first start can outlast the enqueue timeout on a busy machine)
+// pg-boss started (its first start can outlast the enqueue timeout on a busy machine). Two processes that
+// create their queues at the same moment can deadlock in pg-boss 10's createQueue: the loser starts again.
+for (let tries = 1; ; tries++) {
+  try {
+    await inbox.failed();
+    break;
+  } catch (err) {
+    if (tries === 5) throw err;
+    console.log(`START failed (${String(err)}), trying again`);
+    await new Promise((resolve) => setTimeout(resolve, 300 * tries));
+  }
+}
 // Delivered the way a provider does: a 5xx (the enqueue timed out on a busy machine) is sent again.
 const handle = createStripeHandler(stripe);
 const request = { method: 'POST', ...signStripePayload(stripeEvent('invoice.paid'), INBOX_SECRET) };

@@ -1,6 +1,8 @@
-// The durable inbox on real BullMQ and Redis: the web side answers only after Redis took the event, the
-// workers run each event's handler until it succeeds once, failures end in the dead letter and re-run.
+// The durable inbox on real BullMQ (5, and 6 under vitest.bullmq6.config.ts) and Redis: the web side
+// answers only after Redis took the event, the workers run each event's handler until it succeeds once,
+// failures end in the dead letter and re-run.
 import { randomUUID } from 'node:crypto';
+import * as bullmq from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBullMQInbox, type BullMQInbox, type InboxWorker } from '../../src/inbox/bullmq.js';
 import type { InboxContext, WebhookOutcome } from '../../src/index.js';
@@ -16,6 +18,8 @@ import { FRAMEWORKS, type Running } from '../helpers/servers.js';
 import { redisUp, requireService } from '../helpers/services.js';
 
 const available = await redisUp();
+// BullMQ 6 exports its major; BullMQ 5 does not.
+const MAJOR = Number((bullmq as Record<string, unknown>).BULLMQ_MAJOR_VERSION ?? 5);
 const CW_SECRET = 'cw-inbox-secret';
 const STRIPE_SECRET = 'whsec_inbox_secret';
 const connection = { host: '127.0.0.1', port: 6379 };
@@ -54,6 +58,10 @@ async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Prom
 }
 
 describe.runIf(requireService('Redis', available))('BullMQ inbox', () => {
+  it('runs on the BullMQ major its test config names (5 by default, 6 under vitest.bullmq6.config.ts)', () => {
+    expect(MAJOR).toBe(Number(process.env.HOOKGUARD_BULLMQ_MAJOR ?? 5));
+  });
+
   describe.each(FRAMEWORKS)('$name web side', (framework) => {
     it('answers 200 queued once Redis has the event, duplicate for its copies, and refuses forgeries before enqueue', async () => {
       const inbox = inboxFor();
@@ -266,13 +274,15 @@ describe.runIf(requireService('Redis', available))('hookguard inbox (CLI)', () =
     const lines: string[] = [];
     expect(await main(['inbox', 'failed', ...args], (l) => void lines.push(l))).toBe(0);
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^hg-\S+ {2}stripe invoice\.paid {2}1 attempts {2}\S+ {2}payments API down$/);
+    expect(lines[0]).toMatch(
+      /^hg-\S+ {2}stripe invoice\.paid {2}stripe:evt_\S+ {2}1 attempts {2}\S+ {2}payments API down$/,
+    );
     healthy = true;
     const id = lines[0]!.split(' ')[0]!;
     const out: string[] = [];
     expect(await main(['inbox', 'retry', id, ...args], (l) => void out.push(l))).toBe(0);
     expect(await main(['inbox', 'retry', '--all', ...args], (l) => void out.push(l))).toBe(0);
-    expect(out).toEqual([`${id} queued again`, '2 failed jobs queued again']);
+    expect(out).toEqual([`${id} queued again`, `2 failed jobs of queue ${inbox.queue.name} queued again`]);
     await until(() => succeeded === 3);
     expect(await main(['inbox', 'retry', id, ...args], (l) => void out.push(l))).toBe(1);
     const usage: string[] = [];

@@ -157,6 +157,15 @@ describe('verifyChatwootSignature, chatwoot scheme', () => {
       ).toMatch(/900 s in the future/);
     });
 
+    it('says a millisecond timestamp looks like milliseconds, rather than blaming the clock', () => {
+      const message = expectCode(
+        () => verifyChatwootSignature(body, signed({ ts: NOW_S * 1000 + 1234 }), opts()),
+        'TIMESTAMP_OUT_OF_TOLERANCE',
+      );
+      expect(message).toMatch(/looks like milliseconds .*unix time in seconds/);
+      expect(message).not.toMatch(/NTP/);
+    });
+
     it('honours a custom tolerance', () => {
       expect(
         verifyChatwootSignature(body, signed({ ts: NOW_S - 10 }), opts({ toleranceSeconds: 10 })).timestamp,
