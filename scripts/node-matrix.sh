@@ -85,6 +85,16 @@ node_for() {
   echo "$bin"
 }
 
+# pg-boss 12 into a cache folder of its own (vitest.pg-boss12.config.ts maps `pg-boss` to it): as a
+# devDependency its engines field (node >=22.12) would make `npm install` on Node 20 warn.
+PG_BOSS_12_CACHE=node_modules/.cache/hookguard-pg-boss12
+pg_boss_12() {
+  [ -f "$PG_BOSS_12_CACHE/node_modules/pg-boss/package.json" ] && return 0
+  mkdir -p "$PG_BOSS_12_CACHE"
+  npm install --prefix "$PG_BOSS_12_CACHE" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+    --engine-strict=false 'pg-boss@12.38.0' >&2
+}
+
 mkdir -p test-results
 failed=()
 for run in "${RUNS[@]}"; do
@@ -94,6 +104,11 @@ for run in "${RUNS[@]}"; do
   rm -f "$report"
   if ! node=$(node_for "$major") || ! version=$("$node" -v); then
     echo "== $name: no Node $major (a broken install? delete $CACHE/$major to install it again)" >&2
+    failed+=("$name")
+    continue
+  fi
+  if [[ "$config" == *pg-boss12* ]] && ! pg_boss_12; then
+    echo "== $name: could not install pg-boss 12 into $PG_BOSS_12_CACHE" >&2
     failed+=("$name")
     continue
   fi
