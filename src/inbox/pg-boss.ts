@@ -218,6 +218,26 @@ interface Engine {
 }
 
 /**
+ * pg-boss 11 replaced the archive (the archive*AfterSeconds options) with a deletion per job: each job's
+ * deleteAfterSeconds (column deletion_seconds) counts from its completed_on, completed or failed alike. So
+ * jobs go out with the failed retention, and the inbox's own completion sets the completed one.
+ * getQueueStats() came in the same release: the feature check.
+ */
+const deletesEachJob = (boss: PgBoss) =>
+  typeof (boss as { getQueueStats?: unknown }).getQueueStats === 'function';
+
+/** Retries, backoff, expiry (and, from pg-boss 11 on, the deletion) every job is sent with. */
+function jobOptionsOf(options: PgBossInboxOptions, deleteAfterSeconds: number | undefined) {
+  return {
+    retryLimit: Math.max(1, Math.floor(positive(options.attempts, INBOX_DEFAULTS.attempts))) - 1,
+    retryDelay: Math.max(1, Math.round(positive(options.backoffMs, INBOX_DEFAULTS.backoffMs) / 1000)),
+    retryBackoff: true,
+    expireInSeconds: positive(options.expireInSeconds, 900),
+    ...(deleteAfterSeconds === undefined ? {} : { deleteAfterSeconds }),
+  };
+}
+
+/**
  * pg-boss with our defaults. `PgBoss.start()` that fails half-way (PostgreSQL down while it migrates)
  * leaves the instance marked as starting for good: later calls return at once without starting its
  * maintenance (expiry, archive), and `stop()` then does nothing. So a failed start retires the instance
@@ -230,19 +250,9 @@ function createEngine(options: PgBossInboxOptions): Engine {
   const log = safeLogger(options.logger, { queue });
   const make = () => newBoss(config);
   let boss = make();
-  // pg-boss 11 replaced the archive (the archive*AfterSeconds options) with a deletion per job: each job's
-  // deleteAfterSeconds (column deletion_seconds) counts from its completed_on, completed or failed alike.
-  // So jobs go out with the failed retention, and the inbox's own completion sets the completed one.
-  // getQueueStats() came in the same release: the feature check.
   const keep = keepSeconds(options);
-  const deletesPerJob = typeof (boss as { getQueueStats?: unknown }).getQueueStats === 'function';
-  const jobOptions = {
-    retryLimit: Math.max(1, Math.floor(positive(options.attempts, INBOX_DEFAULTS.attempts))) - 1,
-    retryDelay: Math.max(1, Math.round(positive(options.backoffMs, INBOX_DEFAULTS.backoffMs) / 1000)),
-    retryBackoff: true,
-    expireInSeconds: positive(options.expireInSeconds, 900),
-    ...(deletesPerJob ? { deleteAfterSeconds: keep.failed } : {}),
-  };
+  const deletesPerJob = deletesEachJob(boss);
+  const jobOptions = jobOptionsOf(options, deletesPerJob ? keep.failed : undefined);
   let ready: Promise<PgBoss> | undefined;
   let retryAt: number | undefined;
   let closed = false;
