@@ -487,7 +487,8 @@ type FetchedJob = PgBoss.JobWithMetadata<unknown>;
 
 /**
  * The default store: PostgreSQL's, in pg-boss's own database and schema, so every worker of the inbox
- * shares it and it is exactly as durable as the jobs.
+ * shares it and it is exactly as durable as the jobs. Keys carry the queue name (as BullMQ's do): two
+ * inboxes on one schema that receive the same event each run it.
  */
 function engineStore(engine: Engine): DedupStore {
   const store = createPostgresDedupStore({
@@ -500,10 +501,11 @@ function engineStore(engine: Engine): DedupStore {
       made = undefined;
       throw err;
     });
+  const own = (key: string) => `${engine.queue}:${key}`;
   return {
-    claim: async (key, leaseMs) => (await ready(), store.claim(key, leaseMs)),
-    complete: async (key, token, ttlMs) => (await ready(), store.complete(key, token, ttlMs)),
-    release: async (key, token) => (await ready(), store.release(key, token)),
+    claim: async (key, leaseMs) => (await ready(), store.claim(own(key), leaseMs)),
+    complete: async (key, token, ttlMs) => (await ready(), store.complete(own(key), token, ttlMs)),
+    release: async (key, token) => (await ready(), store.release(own(key), token)),
   };
 }
 
