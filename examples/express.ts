@@ -87,7 +87,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       fulfilOrder: async (sessionId, amount) => console.log(`fulfil ${sessionId} (${amount})`),
     },
   });
-  app.listen(port, () =>
-    console.log(`bot listening on http://localhost:${port} (POST /cw, POST /webhook/payments)`),
-  );
+  app.listen(port, (err) => {
+    if (err) throw err; // the port is taken, say: Express 5 hands the error to this callback
+    console.log(`bot listening on http://localhost:${port} (POST /cw, POST /webhook/payments)`);
+  });
 }

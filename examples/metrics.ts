@@ -47,9 +47,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   createMetricsApp({
     chatwoot: process.env.CW_HMAC_SECRET,
     stripe: process.env.STRIPE_WEBHOOK_SECRET,
-  }).listen(port, () =>
+  }).listen(port, (err) => {
+    if (err) throw err; // the port is taken, say: Express 5 hands the error to this callback
     console.log(
       `listening on http://localhost:${port} (POST /cw, POST /webhook/payments, GET /metrics, GET /health)`,
-    ),
-  );
+    );
+  });
 }

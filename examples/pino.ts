@@ -24,7 +24,8 @@ export function createPinoApp(secret: string | undefined, destination?: Destinat
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3000);
-  createPinoApp(process.env.CW_HMAC_SECRET).listen(port, () =>
-    console.log(`listening on http://localhost:${port}`),
-  );
+  createPinoApp(process.env.CW_HMAC_SECRET).listen(port, (err) => {
+    if (err) throw err; // the port is taken, say: Express 5 hands the error to this callback
+    console.log(`listening on http://localhost:${port}`);
+  });
 }

@@ -348,7 +348,10 @@ async function inboxCommand(
   const flagged = values.postgres !== undefined || values.redis !== undefined;
   const postgres = flagged ? values.postgres : process.env.HOOKGUARD_DATABASE_URL;
   const redis = flagged ? values.redis : process.env.HOOKGUARD_REDIS_URL;
-  const problem = inboxProblem(values, verb, id, postgres === undefined && redis === undefined);
+  const problem =
+    values.postgres !== undefined && values.redis !== undefined
+      ? 'error: --redis and --postgres name two inboxes: give the one this command is for'
+      : inboxProblem(values, verb, id, postgres === undefined && redis === undefined);
   const target = problem ?? (postgres !== undefined ? postgresTarget(postgres) : redisTarget(redis!));
   if (typeof target === 'string') {
     print(target);

@@ -306,6 +306,20 @@ describe('hookguard send', () => {
       expect(lines.join('\n')).toMatch(expected);
       expect(lines.join('\n')).not.toMatch(/\n\s+at /);
     }
+    // Two engines named: which inbox is meant is not guessed.
+    expect(
+      await cli([
+        'inbox',
+        'stats',
+        '--redis',
+        'redis://127.0.0.1:6379',
+        '--postgres',
+        'postgres://127.0.0.1/test',
+      ]),
+    ).toMatchObject({
+      code: 2,
+      lines: ['error: --redis and --postgres name two inboxes: give the one this command is for'],
+    });
     const refused = await cli(['send', 'chatwoot', `http://127.0.0.1:${closedPort}/cw`, '--secret', 'x']);
     expect(refused).toMatchObject({
       code: 1,

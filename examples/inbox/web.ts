@@ -13,9 +13,10 @@ export function createWebApp(): express.Express {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3000);
-  const server = createWebApp().listen(port, () =>
-    console.log(`POST http://localhost:${port}/cw queues on "${inbox.queue.name}"`),
-  );
+  const server = createWebApp().listen(port, (err) => {
+    if (err) throw err; // the port is taken, say: Express 5 hands the error to this callback
+    console.log(`POST http://localhost:${port}/cw queues on "${inbox.queue.name}"`);
+  });
   // A deploy: stop taking requests, then close the queue's connection.
   process.once('SIGTERM', () => server.close(() => void inbox.close()));
 }

@@ -61,5 +61,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     answer: async (text) => `You said: ${text}`,
   });
   const port = Number(process.env.PORT ?? 4000);
-  app.listen(port, () => console.log(`listening on http://localhost:${port}/cw`));
+  app.listen(port, (err) => {
+    if (err) throw err; // the port is taken, say: Express 5 hands the error to this callback
+    console.log(`listening on http://localhost:${port}/cw`);
+  });
 }
