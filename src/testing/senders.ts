@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { signChatwootPayload, signStripePayload } from './sign.js';
 
 // Senders that deliver the way Chatwoot and Stripe do, retry rules included, so an endpoint can be tested
@@ -41,21 +43,34 @@ export interface ChatwootSenderOptions {
   secret: string;
   /** Default `'agent-bot'`, the only kind Chatwoot retries today. */
   kind?: ChatwootWebhookKind;
-  /** Chatwoot's `WEBHOOK_TIMEOUT`; default 5000 ms. A timeout is a failure, never retried. */
+  /**
+   * Chatwoot's `WEBHOOK_TIMEOUT`; default 5000 ms. As in Chatwoot's sender it bounds the connect and each
+   * read, not the whole answer: headers at 3 s and the rest of the body at 6 s is delivered; 5 s of silence
+   * is a timeout. A timeout is a failure, never retried.
+   */
   timeoutMs?: number;
   /** Wait between agent-bot attempts; default 3000 ms, as Chatwoot waits. Tests compress it. */
   retryDelayMs?: number;
+  /** Up to this share of `retryDelayMs` is added to each wait, at random (Rails' `retry_jitter`); default 0.15. */
+  retryJitter?: number;
+  /**
+   * The account's `keep_pending_on_bot_failure`: a failed delivery then leaves a pending conversation with
+   * the bot. Default false: a pending conversation is handed to a human.
+   */
+  keepPendingOnBotFailure?: boolean;
 }
 
 const CHATWOOT_RETRYABLE = new Set([429, 500]);
 const CHATWOOT_ATTEMPTS = 3;
 
 /**
- * Delivers like Chatwoot (`lib/webhooks/trigger.rb`, `app/jobs/agent_bots/webhook_job.rb`): every attempt
- * is freshly timestamped and signed with the same body and the same `X-Chatwoot-Delivery`; an agent-bot
- * delivery is retried (3 attempts) on 429 and 500 only; every other answer, a timeout and a refused
- * connection end in Chatwoot's failure handling, reported as `failure`. Account and API-inbox webhooks are
- * delivered once.
+ * Delivers like Chatwoot (`lib/webhooks/trigger.rb`, `app/jobs/agent_bots/webhook_job.rb`): the body is
+ * serialised as Rails' `to_json` does (`<`, `>`, `&`, U+2028 and U+2029 escaped); every attempt is freshly
+ * timestamped and signed with the same body and the same `X-Chatwoot-Delivery`; an agent-bot delivery is
+ * retried (3 attempts, 3 s apart plus up to 15 % jitter) on 429 and 500 only; every other answer, a
+ * timeout (per read) and a refused connection end in Chatwoot's failure handling, reported as `failure`:
+ * a hand-off only for a message in a `pending` conversation. Account and API-inbox webhooks are delivered
+ * once.
  *
  * @example
  * ```ts
@@ -71,40 +86,101 @@ export function createChatwootSender(options: ChatwootSenderOptions): {
   const kind = options.kind ?? 'agent-bot';
   const timeoutMs = options.timeoutMs ?? 5000;
   const retryDelayMs = options.retryDelayMs ?? 3000;
+  const jitter = options.retryJitter ?? 0.15;
+  const keepPending = options.keepPendingOnBotFailure === true;
   return {
     async deliver(payload, delivery = {}) {
       const id = delivery.deliveryId ?? randomUUID();
-      const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+      const body = typeof payload === 'string' ? payload : railsJson(payload);
       const attempts: DeliveryAttempt[] = [];
       const maxAttempts = kind === 'agent-bot' ? CHATWOOT_ATTEMPTS : 1;
       for (;;) {
         const signed = signChatwootPayload(body, options.secret, { deliveryId: id });
-        const attempt = await post(options.url, signed.body, signed.headers, timeoutMs);
+        const attempt = await postReadTimed(options.url, signed.body, signed.headers, timeoutMs);
         attempts.push(attempt);
         if (attempt.status !== undefined && attempt.status >= 200 && attempt.status < 300) {
           return { id, delivered: true, attempts, failure: undefined };
         }
         const retryable = attempt.status !== undefined && CHATWOOT_RETRYABLE.has(attempt.status);
         if (!retryable || attempts.length >= maxAttempts) {
-          return { id, delivered: false, attempts, failure: chatwootFailure(kind, body) };
+          return { id, delivered: false, attempts, failure: chatwootFailure(kind, body, keepPending) };
         }
-        await sleep(retryDelayMs);
+        await sleep(retryDelayMs * (1 + Math.random() * jitter));
       }
     },
   };
 }
 
-/** What Chatwoot's `handle_failure` does visibly: only message events have a conversation to hand off. */
-function chatwootFailure(kind: ChatwootWebhookKind, body: string): SimulatedDelivery['failure'] {
-  let event: unknown;
+/**
+ * What Chatwoot's `handle_failure` does visibly: only message events have a conversation to act on; an
+ * agent bot's `pending` conversation is moved to `open` (unless the account keeps it pending), an API
+ * inbox's message is marked failed.
+ */
+function chatwootFailure(
+  kind: ChatwootWebhookKind,
+  body: string,
+  keepPending: boolean,
+): SimulatedDelivery['failure'] {
+  let parsed: { event?: unknown; conversation?: { status?: unknown } } = {};
   try {
-    event = (JSON.parse(body) as { event?: unknown }).event;
+    parsed = JSON.parse(body) as typeof parsed;
   } catch {
-    event = undefined;
+    // Not JSON: nothing Chatwoot would act on.
   }
-  if (event !== 'message_created' && event !== 'message_updated') return 'dropped';
-  if (kind === 'agent-bot') return 'handed-off';
+  if (parsed.event !== 'message_created' && parsed.event !== 'message_updated') return 'dropped';
+  if (kind === 'agent-bot') {
+    return parsed.conversation?.status === 'pending' && !keepPending ? 'handed-off' : 'dropped';
+  }
   return kind === 'api-inbox' ? 'message-failed' : 'dropped';
+}
+
+/** JSON as Rails' `to_json` writes it: HTML-significant characters and the JS line separators escaped. */
+function railsJson(payload: object): string {
+  return JSON.stringify(payload).replace(/[<>&\u2028\u2029]/g, (c) => RAILS_ESCAPES[c]!);
+}
+const RAILS_ESCAPES: Record<string, string> = {
+  '<': '\\u003c',
+  '>': '\\u003e',
+  '&': '\\u0026',
+  '\u2028': '\\u2028',
+  '\u2029': '\\u2029',
+};
+
+/**
+ * A POST whose `timeoutMs` bounds the connect and every wait for the next bytes (the socket's idle time),
+ * not the whole exchange: Chatwoot's sender times out that way.
+ */
+function postReadTimed(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<DeliveryAttempt> {
+  return new Promise((resolve) => {
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = request(url, { method: 'POST', headers });
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+    req.on('error', (err: Error & { code?: unknown }) =>
+      resolve({ status: undefined, error: typeof err.code === 'string' ? err.code : err.name }),
+    );
+    req.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', () => undefined); // reported through the request's error
+      res.on('end', () =>
+        resolve({ status: res.statusCode, body: jsonOrUndefined(Buffer.concat(chunks).toString()) }),
+      );
+    });
+    req.end(body);
+  });
+}
+
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return text === '' ? undefined : (JSON.parse(text) as unknown);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options for {@link createStripeSender}. */
@@ -172,14 +248,7 @@ async function post(
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text === '' ? undefined : (JSON.parse(text) as unknown);
-    } catch {
-      parsed = undefined;
-    }
-    return { status: response.status, body: parsed };
+    return { status: response.status, body: jsonOrUndefined(await response.text()) };
   } catch (err) {
     const cause = (err as { cause?: { code?: unknown } }).cause?.code;
     const name = (err as { name?: unknown }).name;

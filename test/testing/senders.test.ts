@@ -1,7 +1,7 @@
 // The provider senders of hookguard/testing against a scripted server: which answers they retry, what
 // they report, and that every attempt is signed as the provider signs it.
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyChatwootSignature, verifyStripeEvent } from '../../src/index.js';
 import {
   chatwootEvent,
@@ -35,6 +35,9 @@ async function scripted(script: (number | 'hang')[]): Promise<Running & { seen: 
   return { ...(await listening(server)), seen };
 }
 
+/** A message in a conversation the bot holds (`pending`): the one Chatwoot hands to a human on a failure. */
+const pendingMessage = () => chatwootEvent('message_created', { conversation: { status: 'pending' } });
+
 let server: (Running & { seen: Seen[] }) | undefined;
 afterEach(async () => {
   await server?.close();
@@ -60,7 +63,7 @@ describe('createChatwootSender', () => {
     async (status) => {
       server = await scripted([status, 200]);
       const sender = createChatwootSender({ url: server.url('/cw'), secret: SECRET, retryDelayMs: 5 });
-      const delivery = await sender.deliver(chatwootEvent('message_created'));
+      const delivery = await sender.deliver(pendingMessage());
       expect(delivery).toMatchObject({ delivered: false, failure: 'handed-off' });
       expect(delivery.attempts).toHaveLength(1);
     },
@@ -69,7 +72,7 @@ describe('createChatwootSender', () => {
   it('gives up after 3 attempts of 500', async () => {
     server = await scripted([500]);
     const sender = createChatwootSender({ url: server.url('/cw'), secret: SECRET, retryDelayMs: 5 });
-    const delivery = await sender.deliver(chatwootEvent('message_created'));
+    const delivery = await sender.deliver(pendingMessage());
     expect(delivery).toMatchObject({ delivered: false, failure: 'handed-off' });
     expect(delivery.attempts.map((a) => a.status)).toEqual([500, 500, 500]);
   });
@@ -77,7 +80,7 @@ describe('createChatwootSender', () => {
   it('counts a timeout as a failure and never retries it', async () => {
     server = await scripted(['hang']);
     const sender = createChatwootSender({ url: server.url('/cw'), secret: SECRET, timeoutMs: 150 });
-    const delivery = await sender.deliver(chatwootEvent('message_created'));
+    const delivery = await sender.deliver(pendingMessage());
     expect(delivery).toMatchObject({
       delivered: false,
       failure: 'handed-off',
@@ -99,6 +102,75 @@ describe('createChatwootSender', () => {
       delivered: false,
       failure: 'dropped',
     });
+  });
+
+  it('hands off only a pending conversation, and none where the account keeps them pending', async () => {
+    server = await scripted([503]);
+    const url = server.url('/cw');
+    const plain = createChatwootSender({ url, secret: SECRET });
+    const keeping = createChatwootSender({ url, secret: SECRET, keepPendingOnBotFailure: true });
+    expect((await plain.deliver(pendingMessage())).failure).toBe('handed-off');
+    const open = chatwootEvent('message_created', { conversation: { status: 'open' } });
+    expect((await plain.deliver(open)).failure).toBe('dropped');
+    expect((await keeping.deliver(pendingMessage())).failure).toBe('dropped');
+  });
+
+  it('times out per read, as Chatwoot does: a slow body is delivered, a silent receiver is not', async () => {
+    const slow = createServer((req, res) => {
+      req.resume().on('end', () => {
+        // Headers at 150 ms, the body's end at 400 ms: 400 ms in all, yet no wait reaches the 300 ms timeout.
+        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).write('{"ok"'), 150);
+        setTimeout(() => res.end(':true}'), 400);
+      });
+    }).listen(0, '127.0.0.1');
+    const running = await listening(slow);
+    try {
+      const sender = createChatwootSender({ url: running.url('/cw'), secret: SECRET, timeoutMs: 300 });
+      expect(await sender.deliver(pendingMessage())).toMatchObject({
+        delivered: true,
+        attempts: [{ status: 200, body: { ok: true } }],
+      });
+    } finally {
+      await running.close();
+    }
+    server = await scripted(['hang']);
+    const silent = createChatwootSender({ url: server.url('/cw'), secret: SECRET, timeoutMs: 300 });
+    expect(await silent.deliver(pendingMessage())).toMatchObject({ attempts: [{ error: 'timeout' }] });
+  });
+
+  it('waits between retries as Rails does: the delay plus up to 15 % jitter', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    try {
+      server = await scripted([500, 500, 200]);
+      const times: number[] = [];
+      const timed = createServer((req, res) => {
+        times.push(performance.now());
+        req.resume().on('end', () => res.writeHead(times.length < 3 ? 500 : 200).end());
+      }).listen(0, '127.0.0.1');
+      const running = await listening(timed);
+      try {
+        const sender = createChatwootSender({ url: running.url('/cw'), secret: SECRET, retryDelayMs: 200 });
+        expect((await sender.deliver(pendingMessage())).delivered).toBe(true);
+      } finally {
+        await running.close();
+      }
+      const gaps = times.slice(1).map((t, i) => t - times[i]!);
+      expect(gaps.every((gap) => gap >= 228)).toBe(true); // 200 ms + 15 % of it (a busy machine only adds)
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it('serialises the body as Rails does: <, > and & escaped, the signature over those bytes', async () => {
+    server = await scripted([200]);
+    const sender = createChatwootSender({ url: server.url('/cw'), secret: SECRET });
+    const content = 'x<y && y>z \u2028';
+    await sender.deliver(chatwootEvent('message_created', { content }));
+    const [{ body, headers }] = server.seen as [Seen];
+    expect(body).toContain('x\\u003cy \\u0026\\u0026 y\\u003ez \\u2028');
+    expect(body).not.toMatch(/[<>&\u2028]/);
+    expect(verifyChatwootSignature(body, headers, { secret: SECRET }).deliveryId).toBeDefined();
+    expect(JSON.parse(body)).toMatchObject({ content });
   });
 
   it('reports a refused connection as a failure', async () => {
