@@ -174,7 +174,23 @@ export function chatwootEvent<N extends ChatwootEventName>(
       `Unknown Chatwoot event ${JSON.stringify(String(name)).slice(0, 80)}; known: ${CHATWOOT_EVENT_NAMES.join(', ')}.`,
     );
   }
-  return deepMerge(defaults(name), overrides) as unknown as ChatwootEvent<N>;
+  const event = deepMerge<Record<string, unknown>>(defaults(name), overrides);
+  if (name === 'message_created' || name === 'message_updated') carryContent(event, overrides);
+  return event as unknown as ChatwootEvent<N>;
+}
+
+/**
+ * A message event carries its content about three times, as Chatwoot's does: `content`, and the
+ * conversation's last message's `content` and `processed_message_content` (what the body limit must allow
+ * for). A `conversation.messages` the overrides give is left as given.
+ */
+function carryContent(event: Record<string, unknown>, overrides: unknown): void {
+  const given = (overrides ?? {}) as { conversation?: { messages?: unknown } };
+  const conversation = event.conversation as { messages?: Record<string, unknown>[] } | undefined;
+  const [last, ...rest] = conversation?.messages ?? [];
+  if (given.conversation?.messages !== undefined || conversation === undefined || last === undefined) return;
+  const content = event.content;
+  conversation.messages = [{ ...last, content, processed_message_content: content }, ...rest];
 }
 
 /** Every event name {@link chatwootEvent} can build (every name Chatwoot is known to send). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { signChatwootPayload, signStripePayload } from './sign.js';
+import { railsJson, signChatwootPayload, signStripePayload } from './sign.js';
 
 // Senders that deliver the way Chatwoot and Stripe do, retry rules included, so an endpoint can be tested
 // against what the provider will do with each of its answers, not only against a single request.
@@ -133,18 +133,6 @@ function chatwootFailure(
   }
   return kind === 'api-inbox' ? 'message-failed' : 'dropped';
 }
-
-/** JSON as Rails' `to_json` writes it: HTML-significant characters and the JS line separators escaped. */
-function railsJson(payload: object): string {
-  return JSON.stringify(payload).replace(/[<>&\u2028\u2029]/g, (c) => RAILS_ESCAPES[c]!);
-}
-const RAILS_ESCAPES: Record<string, string> = {
-  '<': '\\u003c',
-  '>': '\\u003e',
-  '&': '\\u0026',
-  '\u2028': '\\u2028',
-  '\u2029': '\\u2029',
-};
 
 /**
  * A POST whose `timeoutMs` bounds the connect and every wait for the next bytes (the socket's idle time),

@@ -43,7 +43,7 @@ export function signChatwootPayload(
   secret: string,
   options: SignChatwootOptions = {},
 ): SignedPayload {
-  const text = serialise(body);
+  const text = typeof body === 'string' ? body : railsJson(body);
   const bytes = Buffer.from(text, 'utf8');
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -90,6 +90,21 @@ export function signStripePayload(
     headers: { 'content-type': 'application/json', 'stripe-signature': `t=${timestamp},v1=${signature}` },
   };
 }
+
+/**
+ * JSON as Rails' `to_json` writes it, as Chatwoot sends it: `<`, `>` and `&` escaped as `\u003c`,
+ * `\u003e`, `\u0026` (6 bytes each), and the JavaScript line separators U+2028 and U+2029 escaped too.
+ */
+export function railsJson(value: object): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => RAILS_ESCAPES[c]!);
+}
+const RAILS_ESCAPES: Record<string, string> = {
+  '<': '\\u003c',
+  '>': '\\u003e',
+  '&': '\\u0026',
+  '\u2028': '\\u2028',
+  '\u2029': '\\u2029',
+};
 
 function serialise(body: string | object): string {
   return typeof body === 'string' ? body : JSON.stringify(body);

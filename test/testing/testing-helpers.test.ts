@@ -78,6 +78,28 @@ describe('signChatwootPayload', () => {
 });
 
 describe('chatwootEvent', () => {
+  it("carries a message's content three times, as Chatwoot's body does, unless the overrides place it", () => {
+    const e = chatwootEvent('message_created', { content: 'Where is my order?' });
+    expect(e.conversation?.messages?.[0]).toMatchObject({
+      content: 'Where is my order?',
+      processed_message_content: 'Where is my order?',
+    });
+    const placed = chatwootEvent('message_updated', { content: 'edited', conversation: { messages: [] } });
+    expect(placed.conversation?.messages).toEqual([]);
+  });
+
+  it('is signed as Rails serialises it: <, >, &, U+2028 and U+2029 escaped, 6 bytes each', () => {
+    const content = '<b>Tom & Jerry</b>\u2028';
+    const signed = signChatwootPayload(chatwootEvent('message_created', { content }), 'cw');
+    expect(signed.body).toContain('"content":"\\u003cb\\u003eTom \\u0026 Jerry\\u003c/b\\u003e\\u2028"');
+    expect(signed.body).not.toMatch(/[<>&\u2028]/);
+    expect(JSON.parse(signed.body)).toMatchObject({
+      content,
+      conversation: { messages: [{ content, processed_message_content: content }] },
+    });
+    expect(verifyChatwootSignature(signed.body, signed.headers, { secret: 'cw' }).deliveryId).toBeDefined();
+  });
+
   it('builds an incoming, public message with fresh ids that the dedup key understands', () => {
     const a = chatwootEvent('message_created');
     const b = chatwootEvent('message_created');
