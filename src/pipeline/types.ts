@@ -156,7 +156,8 @@ export interface WebhookOptions<E, R = unknown> {
   onEvent?: (event: E, ctx: WebhookContext<R>) => unknown;
   /**
    * Where log lines go (pino, console and most loggers fit). Default: warnings and errors are printed to
-   * the console, one line each and never a payload; debug and info are dropped. `false` silences it.
+   * the console, one line each and never a payload, and so are your handlers' own `ctx.log.info` lines;
+   * hookguard's own debug and info lines are dropped. `false` silences it.
    */
   logger?: Logger | false;
   /**
