@@ -56,6 +56,13 @@ export type {
   WebhookStats,
 } from './pipeline/types.js';
 export type { WithStats } from './adapters/with-stats.js';
+export { stopGracefully } from './shutdown/stop-gracefully.js';
+export type {
+  Closeable,
+  GracefulStop,
+  GracefulStopOptions,
+  StoppableServer,
+} from './shutdown/stop-gracefully.js';
 export type {
   Inbox,
   InboxContext,

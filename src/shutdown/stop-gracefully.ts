@@ -1,0 +1,112 @@
+import { safeLogger } from '../pipeline/safe-logger.js';
+import type { Logger } from '../pipeline/types.js';
+import { describeError, positive, settleWithin } from '../util/values.js';
+
+// A deploy stops the process: what already arrived must still be answered, and what the handlers hold must
+// be finished or enqueued, or Chatwoot hands the conversation to a human (it retries neither a refused
+// connection nor a request cut off). One call for any Node server (Express, Koa, Fastify's `app.server`,
+// `http.createServer`): stop taking connections, answer the requests in flight, close idle keep-alive
+// connections as they go idle, then close hookguard's handlers, inboxes and stores, within a bound.
+
+/** What is used of a Node `http.Server` (Express's and Koa's `listen()` return one). */
+export interface StoppableServer {
+  close(callback?: (err?: Error) => void): unknown;
+  closeIdleConnections?(): void;
+  closeAllConnections?(): void;
+}
+
+/** Anything closed once the server has drained: a hookguard handler, an inbox, a store. */
+export interface Closeable {
+  close(...args: never[]): unknown;
+}
+
+/** Options for {@link stopGracefully}. */
+export interface GracefulStopOptions {
+  /**
+   * Closed in order once the server answered what was in flight: your hookguard handlers first (they wait
+   * for their running handlers and settle their claims), then inboxes and stores.
+   */
+  close?: readonly Closeable[];
+  /** The whole stop, at most; default 10 s. What is still open then is cut (`closeAllConnections`). */
+  timeoutMs?: number;
+  /** Signals that start the stop and then end the process (exit code 0); default SIGTERM and SIGINT; `false`: none. */
+  signals?: readonly string[] | false;
+  /** Default: warnings and errors on the console; `false` silences. */
+  logger?: Logger | false;
+}
+
+/** A stop that can also be started by hand; `stopping` says whether it has begun (for a readiness check). */
+export interface GracefulStop {
+  (): Promise<void>;
+  readonly stopping: boolean;
+}
+
+/** How often idle keep-alive connections are closed while requests are still being answered. */
+const IDLE_SWEEP_MS = 50;
+
+/**
+ * Stops `server` gracefully on SIGTERM / SIGINT (then exits 0), or when the returned function is called:
+ * no new connections, every request already received is answered, keep-alive connections are closed as
+ * soon as they are idle, then each of `options.close` is closed; all within `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { stopGracefully } from 'hookguard';
+ * import { chatwootWebhook } from 'hookguard/express';
+ * const cw = chatwootWebhook({ secret: process.env.CW_HMAC_SECRET, on: {} });
+ * const app = express();
+ * app.post('/cw', cw);
+ * stopGracefully(app.listen(3000), { close: [cw] });
+ * ```
+ */
+export function stopGracefully(server: StoppableServer, options: GracefulStopOptions = {}): GracefulStop {
+  const timeoutMs = positive(options.timeoutMs, 10_000);
+  const log = safeLogger(options.logger, {});
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= drain(server, options.close ?? [], timeoutMs, log));
+  const signals = options.signals === false ? [] : (options.signals ?? ['SIGTERM', 'SIGINT']);
+  const proc = (globalThis as { process?: NodeProcessLike }).process;
+  for (const signal of signals) {
+    proc?.once(signal, () => {
+      void stop().finally(() => proc.exit(0));
+    });
+  }
+  return Object.defineProperty(stop, 'stopping', { get: () => stopped !== undefined }) as GracefulStop;
+}
+
+interface NodeProcessLike {
+  once(signal: string, listener: () => void): unknown;
+  exit(code: number): never;
+}
+
+async function drain(
+  server: StoppableServer,
+  closeables: readonly Closeable[],
+  timeoutMs: number,
+  log: Required<Logger>,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Node closes the connections idle at close(); those still answering go idle later, one by one.
+  const sweep = setInterval(() => server.closeIdleConnections?.(), IDLE_SWEEP_MS);
+  server.closeIdleConnections?.();
+  try {
+    if ((await settleWithin(closed, timeoutMs)) === 'late') {
+      log.warn({ timeoutMs }, 'stop: requests still unanswered at the deadline; their connections are cut');
+      server.closeAllConnections?.();
+    }
+  } finally {
+    clearInterval(sweep);
+  }
+  for (const closeable of closeables) {
+    const left = Math.max(0, deadline - performance.now());
+    try {
+      if ((await settleWithin(Promise.resolve(closeable.close()), left)) === 'late') {
+        log.warn({ timeoutMs }, 'stop: a close did not finish within the bound; going on');
+      }
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'stop: a close failed; going on');
+    }
+  }
+}
