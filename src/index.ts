@@ -57,6 +57,8 @@ export type {
 } from './pipeline/types.js';
 export type { WithStats } from './adapters/with-stats.js';
 export { stopGracefully } from './shutdown/stop-gracefully.js';
+export { createHealthCheck } from './shutdown/health-check.js';
+export type { HealthCheckOptions, HealthCheckResult } from './shutdown/health-check.js';
 export type {
   Closeable,
   GracefulStop,
