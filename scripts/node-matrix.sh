@@ -38,6 +38,7 @@ CORE=(
   test/pipeline/provider-rules.test.ts
   test/adapters
   test/stores/conformance.test.ts
+  test/shutdown
   test/inbox/bullmq.test.ts
   test/inbox/pg-boss.test.ts
 )
