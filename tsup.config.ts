@@ -14,6 +14,7 @@ export default defineConfig({
     postgres: 'src/stores/postgres.ts',
     bullmq: 'src/inbox/bullmq.ts',
     'pg-boss': 'src/inbox/pg-boss.ts',
+    shutdown: 'src/shutdown/index.ts',
     cli: 'src/cli.ts',
     // The runtime primitives, loaded through package.json "imports" (#platform) by runtime condition.
     'platform-node': 'src/platform/node.ts',

@@ -14,6 +14,7 @@ export default defineConfig({
       { find: /^hookguard\/(express|fastify|koa|fetch)$/, replacement: src('adapters/$1.ts') },
       { find: /^hookguard\/(redis|postgres)$/, replacement: src('stores/$1.ts') },
       { find: /^hookguard\/(bullmq|pg-boss)$/, replacement: src('inbox/$1.ts') },
+      { find: /^hookguard\/shutdown$/, replacement: src('shutdown/index.ts') },
       { find: /^hookguard$/, replacement: src('index.ts') },
     ],
   },

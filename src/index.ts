@@ -56,9 +56,6 @@ export type {
   WebhookStats,
 } from './pipeline/types.js';
 export type { WithStats } from './adapters/with-stats.js';
-export { stopGracefully } from './shutdown/stop-gracefully.js';
-export { createHealthCheck } from './shutdown/health-check.js';
-export type { HealthCheckOptions, HealthCheckResult } from './shutdown/health-check.js';
 export type {
   Closeable,
   GracefulStop,

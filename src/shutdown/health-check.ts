@@ -1,6 +1,6 @@
 import type { DedupStore } from '../dedup/dedup-store.js';
 import type { WebhookResponse } from '../pipeline/types.js';
-import { positive, settleWithin } from '../util/values.js';
+import { within } from './within.js';
 
 // What a load balancer or Kubernetes asks before sending traffic: can this instance take a webhook now?
 // It can when its stores and inbox engines answer a round trip and it is not stopping. Without it, an
@@ -37,7 +37,8 @@ export interface HealthCheckResult {
  * @example
  * ```ts
  * import express from 'express';
- * import { createHealthCheck, createMemoryDedupStore } from 'hookguard';
+ * import { createMemoryDedupStore } from 'hookguard';
+ * import { createHealthCheck } from 'hookguard/shutdown';
  * const health = createHealthCheck({ stores: { dedup: createMemoryDedupStore() } });
  * const app = express();
  * app.get('/ready', async (_req, res) => {
@@ -47,7 +48,7 @@ export interface HealthCheckResult {
  * ```
  */
 export function createHealthCheck(options: HealthCheckOptions): () => Promise<WebhookResponse> {
-  const timeoutMs = positive(options.timeoutMs, 2000);
+  const timeoutMs = typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : 2000;
   const checks: [string, () => Promise<unknown>][] = [
     ...Object.entries(options.stores ?? {}).map(([name, store]): [string, () => Promise<unknown>] => [
       `store:${name}`,
@@ -83,7 +84,7 @@ async function timed(run: () => Promise<unknown>, timeoutMs: number): Promise<He
     .catch((err: unknown) => {
       error = errorCode(err);
     });
-  const late = (await settleWithin(work, timeoutMs)) === 'late';
+  const late = (await within(work, timeoutMs)) === 'late';
   const ms = Math.round(performance.now() - started);
   if (late) return { ok: false, ms, error: 'timeout' };
   return error === undefined ? { ok: true, ms } : { ok: false, ms, error };

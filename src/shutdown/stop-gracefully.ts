@@ -1,6 +1,5 @@
-import { safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger } from '../pipeline/types.js';
-import { describeError, positive, settleWithin } from '../util/values.js';
+import { within } from './within.js';
 
 // A deploy stops the process: what already arrived must still be answered, and what the handlers hold must
 // be finished or enqueued, or Chatwoot hands the conversation to a human (it retries neither a refused
@@ -52,7 +51,7 @@ const IDLE_SWEEP_MS = 50;
  * @example
  * ```ts
  * import express from 'express';
- * import { stopGracefully } from 'hookguard';
+ * import { stopGracefully } from 'hookguard/shutdown';
  * import { chatwootWebhook } from 'hookguard/express';
  * const cw = chatwootWebhook({ secret: process.env.CW_HMAC_SECRET, on: {} });
  * const app = express();
@@ -61,8 +60,9 @@ const IDLE_SWEEP_MS = 50;
  * ```
  */
 export function stopGracefully(server: StoppableServer, options: GracefulStopOptions = {}): GracefulStop {
-  const timeoutMs = positive(options.timeoutMs, 10_000);
-  const log = safeLogger(options.logger, {});
+  const timeoutMs =
+    typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : 10_000;
+  const log = loggerOf(options.logger);
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= drain(server, options.close ?? [], timeoutMs, log));
   const signals = options.signals === false ? [] : (options.signals ?? ['SIGTERM', 'SIGINT']);
@@ -84,7 +84,7 @@ async function drain(
   server: StoppableServer,
   closeables: readonly Closeable[],
   timeoutMs: number,
-  log: Required<Logger>,
+  log: Pick<Logger, 'warn' | 'error'>,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -92,7 +92,7 @@ async function drain(
   const sweep = setInterval(() => server.closeIdleConnections?.(), IDLE_SWEEP_MS);
   server.closeIdleConnections?.();
   try {
-    if ((await settleWithin(closed, timeoutMs)) === 'late') {
+    if ((await within(closed, timeoutMs)) === 'late') {
       log.warn({ timeoutMs }, 'stop: requests still unanswered at the deadline; their connections are cut');
       server.closeAllConnections?.();
     }
@@ -102,11 +102,25 @@ async function drain(
   for (const closeable of closeables) {
     const left = Math.max(0, deadline - performance.now());
     try {
-      if ((await settleWithin(Promise.resolve(closeable.close()), left)) === 'late') {
+      if ((await within(Promise.resolve(closeable.close()), left)) === 'late') {
         log.warn({ timeoutMs }, 'stop: a close did not finish within the bound; going on');
       }
     } catch (err) {
-      log.error({ err: describeError(err) }, 'stop: a close failed; going on');
+      log.error({ err: err instanceof Error ? err.name : 'Error' }, 'stop: a close failed; going on');
     }
   }
+}
+
+/** The user's logger, else one console line per warning or error (these lines carry no payload), or none. */
+function loggerOf(logger: Logger | false | undefined): Pick<Logger, 'warn' | 'error'> {
+  if (logger === false) return { warn() {}, error() {} };
+  if (logger !== undefined) return logger;
+  const line = (obj: Record<string, unknown>, msg?: string) =>
+    `${msg ?? ''}${Object.entries(obj)
+      .map(([name, value]) => ` ${name}=${String(value)}`)
+      .join('')}`;
+  return {
+    warn: (obj, msg) => console.warn(`hookguard warn: ${line(obj, msg)}`),
+    error: (obj, msg) => console.error(`hookguard error: ${line(obj, msg)}`),
+  };
 }

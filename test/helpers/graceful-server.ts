@@ -4,7 +4,7 @@
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { chatwootWebhook } from '../../src/adapters/express.js';
-import { stopGracefully } from '../../src/index.js';
+import { stopGracefully } from '../../src/shutdown/index.js';
 
 const expected = Number(process.env.EXPECT ?? 100);
 let inside = 0;

@@ -90,6 +90,7 @@ describe('the packed package', () => {
     ['testing', 24],
     ['redis', 6],
     ['postgres', 6],
+    ['shutdown', 4],
   ] as const)(
     '%s stays within its size budget (%i KB minified, with the core it loads)',
     async (entry, budgetKB) => {
