@@ -3,15 +3,26 @@ import { within } from './within.js';
 
 // A deploy stops the process: what already arrived must still be answered, and what the handlers hold must
 // be finished or enqueued, or Chatwoot hands the conversation to a human (it retries neither a refused
-// connection nor a request cut off). One call for any Node server (Express, Koa, Fastify's `app.server`,
-// `http.createServer`): stop taking connections, answer the requests in flight, close idle keep-alive
-// connections as they go idle, then close hookguard's handlers, inboxes and stores, within a bound.
+// connection nor a request cut off). One call for any Node server (Express's and Koa's `listen()`,
+// `http.createServer`) and for a Fastify app: optionally keep serving while the readiness check already says
+// 503 (a load balancer's grace), stop taking connections, answer the requests in flight, close idle
+// keep-alive connections as they go idle, then close hookguard's handlers, inboxes and stores, within a bound.
 
 /** What is used of a Node `http.Server` (Express's and Koa's `listen()` return one). */
 export interface StoppableServer {
   close(callback?: (err?: Error) => void): unknown;
   closeIdleConnections?(): void;
   closeAllConnections?(): void;
+}
+
+/**
+ * What is used of a Fastify app. Its own `close()` answers 503 to requests that arrive on kept-alive
+ * connections while it closes, and Chatwoot hands those conversations to a human: so the app's server is
+ * drained first, and `close()` (its onClose hooks) runs after, when nothing can arrive any more.
+ */
+export interface StoppableApp {
+  readonly server: StoppableServer;
+  close(): unknown;
 }
 
 /** Anything closed once the server has drained: a hookguard handler, an inbox, a store. */
@@ -26,8 +37,18 @@ export interface GracefulStopOptions {
    * for their running handlers and settle their claims), then inboxes and stores.
    */
   close?: readonly Closeable[];
-  /** The whole stop, at most; default 10 s. What is still open then is cut (`closeAllConnections`). */
+  /**
+   * The whole stop after `shutdownDelayMs`, at most; default 10 s. What is still open then is cut
+   * (`closeAllConnections`).
+   */
   timeoutMs?: number;
+  /**
+   * How long to go on serving as usual once the stop began, while {@link createHealthCheck}'s answer is
+   * already 503 `stopping`, so that a load balancer polling it sends the next requests elsewhere before this
+   * server refuses connections; default 0. Behind Kubernetes, a few seconds (the endpoint removal's delay);
+   * behind PM2's cluster mode or a proxy that tries the next server on a refused connection, 0.
+   */
+  shutdownDelayMs?: number;
   /** Signals that start the stop and then end the process (exit code 0); default SIGTERM and SIGINT; `false`: none. */
   signals?: readonly string[] | false;
   /** Default: warnings and errors on the console; `false` silences. */
@@ -45,8 +66,9 @@ const IDLE_SWEEP_MS = 50;
 
 /**
  * Stops `server` gracefully on SIGTERM / SIGINT (then exits 0), or when the returned function is called:
- * no new connections, every request already received is answered, keep-alive connections are closed as
- * soon as they are idle, then each of `options.close` is closed; all within `timeoutMs`.
+ * after `shutdownDelayMs`, no new connections, every request already received is answered, keep-alive
+ * connections are closed as soon as they are idle, then each of `options.close` is closed; all within
+ * `timeoutMs`. Pass a Node server (what Express's and Koa's `listen()` return) or a Fastify app itself.
  *
  * @example
  * ```ts
@@ -58,13 +80,33 @@ const IDLE_SWEEP_MS = 50;
  * app.post('/cw', cw);
  * stopGracefully(app.listen(3000), { close: [cw] });
  * ```
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { stopGracefully } from 'hookguard/shutdown';
+ * import { chatwootWebhook } from 'hookguard/fastify';
+ * const cw = chatwootWebhook({ path: '/cw', secret: process.env.CW_HMAC_SECRET, on: {} });
+ * const app = Fastify();
+ * await app.register(cw);
+ * await app.listen({ port: 3000 });
+ * stopGracefully(app, { close: [cw] }); // not app.close() on SIGTERM: it answers 503 while closing
+ * ```
  */
-export function stopGracefully(server: StoppableServer, options: GracefulStopOptions = {}): GracefulStop {
-  const timeoutMs =
-    typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : 10_000;
+export function stopGracefully(
+  server: StoppableServer | StoppableApp,
+  options: GracefulStopOptions = {},
+): GracefulStop {
+  const timeoutMs = positive(options.timeoutMs) ?? 10_000;
+  const delayMs = positive(options.shutdownDelayMs) ?? 0;
   const log = loggerOf(options.logger);
+  // A Fastify app: drain its server, then close the app (its hooks) before the rest.
+  const [http, closeables] = isApp(server)
+    ? [server.server, [server, ...(options.close ?? [])]]
+    : [server, options.close ?? []];
   let stopped: Promise<void> | undefined;
-  const stop = () => (stopped ??= drain(server, options.close ?? [], timeoutMs, log));
+  const stop = () =>
+    (stopped ??= sleep(delayMs).then(() => drain(http, closeables, timeoutMs, log)));
   const signals = options.signals === false ? [] : (options.signals ?? ['SIGTERM', 'SIGINT']);
   const proc = (globalThis as { process?: NodeProcessLike }).process;
   for (const signal of signals) {
@@ -74,6 +116,18 @@ export function stopGracefully(server: StoppableServer, options: GracefulStopOpt
   }
   return Object.defineProperty(stop, 'stopping', { get: () => stopped !== undefined }) as GracefulStop;
 }
+
+function isApp(server: StoppableServer | StoppableApp): server is StoppableApp {
+  const inner = (server as Partial<StoppableApp>).server;
+  return typeof inner === 'object' && inner !== null && typeof inner.close === 'function';
+}
+
+function positive(value: number | undefined): number | undefined {
+  return typeof value === 'number' && value > 0 ? value : undefined;
+}
+
+const sleep = (ms: number) =>
+  ms > 0 ? new Promise<void>((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 
 interface NodeProcessLike {
   once(signal: string, listener: () => void): unknown;
@@ -101,12 +155,16 @@ async function drain(
   }
   for (const closeable of closeables) {
     const left = Math.max(0, deadline - performance.now());
-    try {
-      if ((await within(Promise.resolve(closeable.close()), left)) === 'late') {
-        log.warn({ timeoutMs }, 'stop: a close did not finish within the bound; going on');
-      }
-    } catch (err) {
-      log.error({ err: err instanceof Error ? err.name : 'Error' }, 'stop: a close failed; going on');
+    let failure: unknown;
+    const closing = Promise.resolve()
+      .then(() => closeable.close())
+      .catch((err: unknown) => {
+        failure = err ?? new Error('close failed');
+      });
+    if ((await within(closing, left)) === 'late') {
+      log.warn({ timeoutMs }, 'stop: a close did not finish within the bound; going on');
+    } else if (failure !== undefined) {
+      log.error({ err: failure instanceof Error ? failure.name : 'Error' }, 'stop: a close failed; going on');
     }
   }
 }

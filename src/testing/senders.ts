@@ -136,7 +136,9 @@ function chatwootFailure(
 
 /**
  * A POST whose `timeoutMs` bounds the connect and every wait for the next bytes (the socket's idle time),
- * not the whole exchange: Chatwoot's sender times out that way.
+ * not the whole exchange: Chatwoot's sender times out that way. Each attempt opens a connection of its own
+ * and closes it after the answer, as Chatwoot's sender does (a fresh HTTP client per delivery), never a
+ * kept-alive one: Node's default agent would reuse connections, which meets other races than Chatwoot's.
  */
 function postReadTimed(
   url: string,
@@ -146,7 +148,7 @@ function postReadTimed(
 ): Promise<DeliveryAttempt> {
   return new Promise((resolve) => {
     const request = url.startsWith('https:') ? httpsRequest : httpRequest;
-    const req = request(url, { method: 'POST', headers });
+    const req = request(url, { method: 'POST', headers, agent: false });
     req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
     req.on('error', (err: Error & { code?: unknown }) =>
       resolve({ status: undefined, error: typeof err.code === 'string' ? err.code : err.name }),
