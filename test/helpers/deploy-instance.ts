@@ -3,7 +3,8 @@
 // its handler inline (HANDLER_MS, then records the message id in Redis) and /cw/queued only writes the event
 // to a BullMQ inbox that ROLE=worker (run it once, outside the recipe) handles and records. Every handled id
 // goes to the Redis list hg-deploy:<RUN>:<inline|queued>; the test counts lost and doubled ids there.
-// Env: RUN, SECRET, PORT (0: any), QUEUE, HANDLER_MS, SHUTDOWN_DELAY_MS, ROLE.
+// DRAIN=off replaces the graceful stop by Node's default (exit at once), to show what the recipes prevent.
+// Env: RUN, SECRET, PORT (0: any), QUEUE, HANDLER_MS, SHUTDOWN_DELAY_MS, ROLE, DRAIN.
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -66,5 +67,11 @@ if (process.env.ROLE === 'worker') {
     },
     Number(process.env.PORT ?? 0),
   );
+  if (process.env.DRAIN === 'off') {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.removeAllListeners(signal);
+      process.once(signal, () => process.exit(0));
+    }
+  }
   console.log(`READY ${(server.address() as AddressInfo).port} ${process.pid}`);
 }
