@@ -36,6 +36,15 @@ export default tseslint.config(
     },
   },
   {
+    // Configuration files read by tools that load CommonJS (PM2's ecosystem file).
+    files: ['examples/**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', __dirname: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': [

@@ -36,18 +36,17 @@ export async function serve(
   shutdownDelayMs = Number(process.env.SHUTDOWN_DELAY_MS ?? 0),
 ): Promise<{ server: Server; stop: GracefulStop }> {
   const { app } = instance;
-  let stop: GracefulStop | undefined;
-  const ready = createHealthCheck({ ...instance.health, stop: { get stopping() { return stop?.stopping === true; } } });
-  app.get('/ready', async (_req, res) => {
-    const answer = await ready();
-    res.status(answer.status).set(answer.headers).send(answer.body);
-  });
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(port, (err) => (err ? reject(err) : resolve(listening)));
   });
   // Under Kubernetes, readiness turns 503 at once and the server keeps serving for shutdownDelayMs, until
   // the Service stops sending here; then it drains. Bounded by timeoutMs, below the platform's own kill.
-  stop = stopGracefully(server, { close: instance.close, shutdownDelayMs, timeoutMs: 10_000 });
+  const stop = stopGracefully(server, { close: instance.close, shutdownDelayMs, timeoutMs: 10_000 });
+  const ready = createHealthCheck({ ...instance.health, stop });
+  app.get('/ready', async (_req, res) => {
+    const answer = await ready();
+    res.status(answer.status).set(answer.headers).send(answer.body);
+  });
   process.send?.('ready'); // PM2's wait_ready: the old instance is stopped only once this one listens
   return { server, stop };
 }

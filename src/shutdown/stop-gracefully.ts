@@ -105,8 +105,7 @@ export function stopGracefully(
     ? [server.server, [server, ...(options.close ?? [])]]
     : [server, options.close ?? []];
   let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= sleep(delayMs).then(() => drain(http, closeables, timeoutMs, log)));
+  const stop = () => (stopped ??= sleep(delayMs).then(() => drain(http, closeables, timeoutMs, log)));
   const signals = options.signals === false ? [] : (options.signals ?? ['SIGTERM', 'SIGINT']);
   const proc = (globalThis as { process?: NodeProcessLike }).process;
   for (const signal of signals) {

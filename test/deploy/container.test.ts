@@ -1,15 +1,16 @@
 // The container recipe (examples/deploy/kubernetes/), tested as plain processes where no cluster exists:
 // two replicas behind a stand-in for a Kubernetes Service that routes by readiness with a propagation lag, a
 // rolling update (a new replica first, ready, then SIGTERM to an old one) done 10 times while a
-// Chatwoot-faithful sender delivers at a steady rate. On SIGTERM the old replica's readiness turns 503 at
-// once, it keeps serving for SHUTDOWN_DELAY_MS (longer than the Service's lag), then drains and exits.
-// Without that delay the Service goes on routing to a closed port for the lag, and each of those
-// connections is a refused delivery: a hand-off.
+// Chatwoot-faithful sender delivers at a steady rate. The old replica is stopped the way the recipe's
+// deployment.yaml says: a preStop wait while the Service removes the terminating pod (with its lag), then
+// SIGTERM and the drain; or, without preStop, SHUTDOWN_DELAY_MS: on SIGTERM its readiness turns 503 at once
+// and it keeps serving that long before it drains. Without either the Service goes on routing to a closed
+// port for its lag, and each of those connections is a refused delivery: a hand-off.
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Worker } from '../helpers/cluster.js';
-import { describeTally, dropRun, steadyLoad, tally } from '../helpers/deploy-load.js';
+import { describeTally, dropRun, steadyLoad, tally, type RouteReport } from '../helpers/deploy-load.js';
 import { ServiceProxy } from '../helpers/service-proxy.js';
 import { obliterate } from '../helpers/deploy-queue.js';
 import { redisUp, requireService } from '../helpers/services.js';
@@ -25,8 +26,13 @@ afterAll(async () => {
   }
 });
 
-async function rollingUpdates(run: string, delayMs: number, restarts: number) {
-  const env = { RUN: run, SECRET, SHUTDOWN_DELAY_MS: String(delayMs), HANDLER_MS: '150' };
+/** How the kubelet stops an old pod: its preStop wait, the server's own SHUTDOWN_DELAY_MS, or neither. */
+type Stopping = 'preStop' | 'shutdownDelay' | 'neither';
+const WAIT_MS = 600; // the Service's lag is 150-250 ms here (poll 100 ms + propagation 150 ms)
+
+async function rollingUpdates(run: string, stopping: Stopping, restarts: number) {
+  const delay = stopping === 'shutdownDelay' ? WAIT_MS : 0;
+  const env = { RUN: run, SECRET, SHUTDOWN_DELAY_MS: String(delay), HANDLER_MS: '150' };
   const [worker] = await startWorkers(1, { ...env, ROLE: 'worker' }, INSTANCE);
   const service = await ServiceProxy.create({ pollMs: 100, lagMs: 150 });
   const pods: Worker[] = await startWorkers(2, env, INSTANCE);
@@ -39,6 +45,10 @@ async function rollingUpdates(run: string, delayMs: number, restarts: number) {
     await service.untilReady(fresh!.port);
     const old = pods.shift()!;
     pods.push(fresh!);
+    if (stopping === 'preStop') {
+      service.terminating(old.port);
+      await new Promise((resolve) => setTimeout(resolve, WAIT_MS));
+    }
     old.child.kill('SIGTERM');
     expect(await old.exited).toBe(0);
   }
@@ -51,24 +61,38 @@ async function rollingUpdates(run: string, delayMs: number, restarts: number) {
   return reports;
 }
 
+async function check(label: string, run: string, [inline, queued]: RouteReport[]) {
+  const tallies = [
+    await tally(inline!, `hg-deploy:${run}:inline`, 0),
+    await tally(queued!, `hg-deploy:${run}:queued`, 15_000),
+  ];
+  console.log(describeTally(label, inline!, tallies[0]!));
+  console.log(describeTally(label, queued!, tallies[1]!));
+  expect(inline!.delivered.length).toBeGreaterThan(100);
+  for (const t of tallies) expect(t).toEqual({ handOffs: 0, lost: 0, doubles: 0 });
+}
+
 describe.runIf(requireService('Redis', available))('container recipe: readiness off, then drain', () => {
-  it('10 rolling updates under steady load: 0 hand-offs, 0 lost, 0 doubles, inline and queued', async () => {
+  it('10 rolling updates with a preStop wait under steady load: 0 hand-offs, 0 lost, 0 doubles, inline and queued', async () => {
     const run = `container-${randomUUID()}`;
     runs.push(run);
-    const [inline, queued] = await rollingUpdates(run, 600, 10);
-    const tallies = [await tally(inline!, `hg-deploy:${run}:inline`, 0), await tally(queued!, `hg-deploy:${run}:queued`, 15_000)];
-    console.log(describeTally('container x10 (SHUTDOWN_DELAY_MS 600, Service lag 150-250 ms)', inline!, tallies[0]!));
-    console.log(describeTally('container x10 (SHUTDOWN_DELAY_MS 600, Service lag 150-250 ms)', queued!, tallies[1]!));
-    expect(inline!.delivered.length).toBeGreaterThan(200);
-    for (const t of tallies) expect(t).toEqual({ handOffs: 0, lost: 0, doubles: 0 });
+    const reports = await rollingUpdates(run, 'preStop', 10);
+    await check(`container x10 (preStop ${WAIT_MS} ms)`, run, reports);
   }, 120_000);
 
-  it('without the delay, the Service still routes to the closed port for its lag: hand-offs', async () => {
-    const run = `container-nodelay-${randomUUID()}`;
+  it('4 rolling updates with SHUTDOWN_DELAY_MS instead of preStop: the same', async () => {
+    const run = `container-delay-${randomUUID()}`;
     runs.push(run);
-    const [inline, queued] = await rollingUpdates(run, 0, 3);
-    const handOffs = inline!.failed.length + queued!.failed.length;
-    console.log(describeTally('container x3 without SHUTDOWN_DELAY_MS', inline!, await tally(inline!, `hg-deploy:${run}:inline`, 0)));
-    expect(handOffs).toBeGreaterThan(0);
+    const reports = await rollingUpdates(run, 'shutdownDelay', 4);
+    await check(`container x4 (SHUTDOWN_DELAY_MS ${WAIT_MS})`, run, reports);
+  }, 90_000);
+
+  it('with neither, the Service still routes to the closed port for its lag: hand-offs', async () => {
+    const run = `container-neither-${randomUUID()}`;
+    runs.push(run);
+    const [inline, queued] = await rollingUpdates(run, 'neither', 2);
+    const tallied = await tally(inline!, `hg-deploy:${run}:inline`, 0);
+    console.log(describeTally('container x2 with neither', inline!, tallied));
+    expect(inline!.failed.length + queued!.failed.length).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -44,7 +44,10 @@ afterAll(async () => {
 
 async function untilReady(port: number): Promise<void> {
   for (let i = 0; i < 300; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -103,7 +106,13 @@ describe.runIf(requireService('Redis', available))('PM2 recipe: cluster mode, pm
     runs.push(run);
     const { reports } = await underLoad(run, false, 2);
     const [inline] = reports;
-    console.log(describeTally('pm2 reload x2 without the drain', inline!, await tally(inline!, `hg-deploy:${run}:inline`, 0)));
+    console.log(
+      describeTally(
+        'pm2 reload x2 without the drain',
+        inline!,
+        await tally(inline!, `hg-deploy:${run}:inline`, 0),
+      ),
+    );
     expect(reports[0]!.failed.length + reports[1]!.failed.length).toBeGreaterThan(0);
   }, 120_000);
 });

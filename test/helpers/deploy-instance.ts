@@ -23,7 +23,8 @@ const inbox = createBullMQInbox({
   backoffMs: 100,
   logger: false,
 });
-const record = (list: 'inline' | 'queued', id: unknown) => redis.rpush(`hg-deploy:${run}:${list}`, String(id));
+const record = (list: 'inline' | 'queued', id: unknown) =>
+  redis.rpush(`hg-deploy:${run}:${list}`, String(id));
 const pause = () => new Promise((resolve) => setTimeout(resolve, handlerMs));
 
 const queued = {
@@ -40,7 +41,14 @@ const queued = {
 
 if (process.env.ROLE === 'worker') {
   inbox.worker({ chatwoot: queued, concurrency: 16 });
-  process.once('SIGTERM', () => void inbox.close().then(() => redis.quit()).then(() => process.exit(0)));
+  process.once(
+    'SIGTERM',
+    () =>
+      void inbox
+        .close()
+        .then(() => redis.quit())
+        .then(() => process.exit(0)),
+  );
   console.log('READY 0');
 } else {
   const store = createRedisDedupStore({ client: redis, prefix: `hg-deploy:${run}:dedup:` });

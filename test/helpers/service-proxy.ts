@@ -27,11 +27,11 @@ export class ServiceProxy {
   }
 
   static async create(options: { pollMs: number; lagMs: number }): Promise<ServiceProxy> {
-    let proxy: ServiceProxy | undefined;
-    const server = createServer((socket) => proxy?.route(socket));
+    const routed: { to?: ServiceProxy } = {};
+    const server = createServer((socket) => routed.to?.route(socket));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new ServiceProxy(server, options.lagMs, options.pollMs);
-    return proxy;
+    routed.to = new ServiceProxy(server, options.lagMs, options.pollMs);
+    return routed.to;
   }
 
   get port(): number {
