@@ -3,6 +3,7 @@
 import express from 'express';
 import { pathToFileURL } from 'node:url';
 import { chatwootWebhook } from 'hookguard/express';
+import { stopGracefully } from 'hookguard/shutdown';
 import { chatwoot, inbox } from './chatwoot.js';
 
 export function createWebApp(): express.Express {
@@ -17,6 +18,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     if (err) throw err; // the port is taken, say: Express 5 hands the error to this callback
     console.log(`POST http://localhost:${port}/cw queues on "${inbox.queue.name}"`);
   });
-  // A deploy: stop taking requests, then close the queue's connection.
-  process.once('SIGTERM', () => server.close(() => void inbox.close()));
+  // A deploy (SIGTERM): answer what arrived, then close the queue's connection (README, Deploys).
+  stopGracefully(server, { close: [inbox] });
 }
