@@ -36,6 +36,7 @@ export async function serve(
   shutdownDelayMs = Number(process.env.SHUTDOWN_DELAY_MS ?? 0),
 ): Promise<{ server: Server; stop: GracefulStop }> {
   const { app } = instance;
+  await untilReady(createHealthCheck(instance.health));
   const server = await new Promise<Server>((resolve, reject) => {
     const listening = app.listen(port, (err) => (err ? reject(err) : resolve(listening)));
   });
@@ -49,6 +50,19 @@ export async function serve(
   });
   process.send?.('ready'); // PM2's wait_ready: the old instance is stopped only once this one listens
   return { server, stop };
+}
+
+/**
+ * Listening before the stores answer would turn the first deliveries into 500s (a proxy that does not
+ * check readiness sends them at once): wait for them, at most 30 s, then listen anyway (readiness says why).
+ */
+async function untilReady(check: () => Promise<{ status: number; body: string }>): Promise<void> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
+    const answer = await check();
+    if (answer.status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  console.warn('starting although a store or inbox does not answer: GET /ready says which');
 }
 
 /** The bot: Chatwoot messages answered inline, deduplicated in Redis across every instance. */

@@ -65,8 +65,10 @@ export async function tally(report: RouteReport, list: string, settleMs: number)
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });
   try {
     const deadline = performance.now() + settleMs;
+    // Until every delivered id was handled (a handed-off delivery may have been handled too, so a count
+    // of handled ids says nothing), or the time is up.
     let handled: string[] = await redis.lrange(list, 0, -1);
-    while (handled.length < report.delivered.length && performance.now() < deadline) {
+    while (!report.delivered.every((id) => handled.includes(id)) && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       handled = await redis.lrange(list, 0, -1);
     }
@@ -92,9 +94,13 @@ export function describeTally(label: string, report: RouteReport, t: Tally): str
   );
 }
 
+/** Deletes a run's records, dedup keys and its inbox workers' keys (hookguard:inbox:<queue>:…). */
 export async function dropRun(run: string): Promise<void> {
   const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-  const keys = await redis.keys(`hg-deploy:${run}:*`);
+  const keys = [
+    ...(await redis.keys(`hg-deploy:${run}:*`)),
+    ...(await redis.keys(`hookguard:inbox:hg-deploy-${run}:*`)),
+  ];
   if (keys.length > 0) await redis.del(...keys);
   redis.disconnect();
 }

@@ -15,8 +15,9 @@
 # START runs in the background with PORT set; it must exec the server itself (node ..., not npm or npx,
 # which may not pass SIGTERM on). Its pid goes to $RUN_DIR/<port>.pid, its output to $RUN_DIR/<port>.log.
 # PORTS: the upstream's ports, each on one `server ...:<port> ...;` line of NGINX_CONF (default
-# "3001 3002"); NGINX_PID: nginx's pid file (default /run/nginx.pid; no nginx running: the file is only
-# edited); TIMEOUT: seconds each wait may take (default 30). The first run, with no pid files, starts them.
+# "3001 3002"; keep them below 32768, Linux's ephemeral range, or an outgoing connection may take a port
+# while its instance restarts); NGINX_PID: nginx's pid file (default /run/nginx.pid; no nginx running: the
+# file is only edited); TIMEOUT: seconds each wait may take (default 30). The first run starts them.
 set -euo pipefail
 : "${START:?set START to the command that runs one instance}"
 : "${NGINX_CONF:?set NGINX_CONF to the file with the upstream block}"
