@@ -80,11 +80,11 @@ describe.runIf(requireService('Redis', available))('container recipe: readiness 
     await check(`container x10 (preStop ${WAIT_MS} ms)`, run, reports);
   }, 120_000);
 
-  it('4 rolling updates with SHUTDOWN_DELAY_MS instead of preStop: the same', async () => {
+  it('3 rolling updates with SHUTDOWN_DELAY_MS instead of preStop: the same', async () => {
     const run = `container-delay-${randomUUID()}`;
     runs.push(run);
-    const reports = await rollingUpdates(run, 'shutdownDelay', 4);
-    await check(`container x4 (SHUTDOWN_DELAY_MS ${WAIT_MS})`, run, reports);
+    const reports = await rollingUpdates(run, 'shutdownDelay', 3);
+    await check(`container x3 (SHUTDOWN_DELAY_MS ${WAIT_MS})`, run, reports);
   }, 90_000);
 
   it('with neither, the Service still routes to the closed port for its lag: hand-offs', async () => {

@@ -104,7 +104,7 @@ describe.runIf(requireService('Redis', available))('PM2 recipe: cluster mode, pm
   it('without the graceful stop, each reload cuts the requests in flight: hand-offs', async () => {
     const run = `pm2-nodrain-${randomUUID()}`;
     runs.push(run);
-    const { reports } = await underLoad(run, false, 2);
+    const { reports } = await underLoad(run, false, 1);
     const [inline] = reports;
     console.log(
       describeTally(
