@@ -43,7 +43,7 @@ export interface GracefulStopOptions {
    */
   timeoutMs?: number;
   /**
-   * How long to go on serving as usual once the stop began, while {@link createHealthCheck}'s answer is
+   * How long to go on serving as usual once the stop began, while `createHealthCheck`'s answer is
    * already 503 `stopping`, so that a load balancer polling it sends the next requests elsewhere before this
    * server refuses connections; default 0. Behind Kubernetes, a few seconds (the endpoint removal's delay);
    * behind PM2's cluster mode or a proxy that tries the next server on a refused connection, 0.
