@@ -108,7 +108,7 @@ describe.runIf(requireService('Redis', available))('PM2 recipe: cluster mode, pm
     const [inline] = reports;
     console.log(
       describeTally(
-        'pm2 reload x2 without the drain',
+        'pm2 reload x1 without the drain',
         inline!,
         await tally(inline!, `hg-deploy:${run}:inline`, 0),
       ),
