@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
 
@@ -21,6 +21,9 @@ export default defineConfig({
   test: {
     // examples/recipes holds a test file too: how to test your own handler, run as part of the suite.
     include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
+    // The deploy recipes (PM2, nginx, Kubernetes) restart servers 10 times each under load: two minutes of
+    // their own, run by `npm run test:deploy` (CI runs both).
+    exclude: [...configDefaults.exclude, 'test/deploy/**'],
     // Generous: a busy machine makes tests slower, never wrong; a hang still fails.
     testTimeout: 60_000,
     // hookguard's default logger prints warnings and errors; the suite provokes hundreds on purpose. Tests
