@@ -2,7 +2,9 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { createChatwootHandler, type ChatwootWebhookOptions } from '../pipeline/create-chatwoot-handler.js';
 import { createStripeHandler, type StripeWebhookOptions } from '../pipeline/create-stripe-handler.js';
 import type { WebhookHandler } from '../pipeline/types.js';
+import type { Readable } from 'node:stream';
 import { bodyTooLarge, bodyUnavailable, clientBodyFault, readTimedOut } from '../errors/body-errors.js';
+import { isWebhookError, type WebhookError } from '../errors/webhook-error.js';
 import { closeAfterAnswer } from '../body/node-body.js';
 import { resolveBodyLimits, type BodyLimits } from '../pipeline/defaults.js';
 import { withStats, type WithStats } from './with-stats.js';
@@ -17,66 +19,148 @@ export interface FastifyRouteOptions {
 
 function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): FastifyPluginAsync {
   const { maxBodyBytes: limit, readTimeoutMs } = limits;
-  const timedOut = new WeakSet<object>();
   return async function hookguardWebhook(app) {
+    const deadlines = new ReadDeadlines(readTimeoutMs);
     // Registered inside this plugin's own encapsulated scope: the app's other routes keep their parsers.
-    // Fastify's own buffer reader enforces the limit while streaming.
+    // Our own reader rather than Fastify's (`parseAs`), which bounds the size but not the time.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limit }, (_request, body, done) =>
-      done(null, body),
+    app.addContentTypeParser('*', (request, payload, done) =>
+      readBody(payload, Number(request.headers['content-length']), limit, deadlines, done),
     );
-    // A sender that trickles its body (slowloris) is cut off: Fastify's reader has no time limit of its own.
-    // A callback hook, not an async one: it runs for every request, and an async hook costs a promise each.
-    app.addHook('onRequest', (request, _reply, done) => {
-      const raw = request.raw;
-      if (raw.complete) return done();
-      const timer = setTimeout(() => {
-        timedOut.add(raw);
-        // Logged and counted through the pipeline; the connection is then dropped (Fastify's reader
-        // cannot be made to answer mid-body).
-        void handle({
-          method: request.method,
-          headers: request.headers,
-          body: () => Promise.reject(readTimedOut(readTimeoutMs)),
-        }).finally(() => raw.destroy());
-      }, readTimeoutMs);
-      const stop = () => clearTimeout(timer);
-      raw.once('end', stop).once('close', stop);
-      done();
-    });
-    // Fastify refuses a body before our route runs (too large, aborted): answer through the pipeline so
-    // the refusal has our codes, JSON, log line and outcome.
+    // A body refused before our route runs (too large, too slow, aborted, or by Fastify itself): answer
+    // through the pipeline so the refusal has our codes, JSON, log line and outcome.
     app.setErrorHandler(async (error, request, reply) => {
-      if (timedOut.has(request.raw)) return reply; // already answered by the read timeout
-      const status = (error as { statusCode?: number }).statusCode;
-      // Fastify's own refusals of the body: too large, aborted mid-body, a Content-Type it cannot parse.
-      // Those are the client's faults; anything else is ours.
-      const failure =
-        status === 413
-          ? bodyTooLarge(limit)
-          : status !== undefined && status >= 400 && status < 500
-            ? clientBodyFault(`Fastify refused the request body (${fastifyCode(error)}, status ${status}).`)
-            : bodyUnavailable('The request body could not be read.', error);
       const answer = await handle({
         method: request.method,
         headers: request.headers,
-        body: () => Promise.reject(failure),
+        body: () => Promise.reject(bodyFailure(error, limit)),
       });
       closeAfterAnswer(answer, reply.raw, request.raw.socket);
       return reply.code(answer.status).headers(answer.headers).send(answer.body);
     });
-    app.all(path, async (request, reply) => {
+    // Not an async handler: Fastify chains a promise of its own on the one an async handler returns, and
+    // `return reply` (a thenable) takes one more hop to resolve it: two promises and two microtasks more.
+    app.all(path, (request, reply) => {
       const body = request.body;
-      const answer = await handle({
+      handle({
         method: request.method,
         headers: request.headers,
         // Fastify skips parsing when a request has no body.
         body: Buffer.isBuffer(body) ? body : Buffer.alloc(0),
         req: request,
-      });
-      return reply.code(answer.status).headers(answer.headers).send(answer.body);
+      }).then(
+        (answer) => {
+          // Nothing returned: the reply is a thenable, and returning it would make this promise wait on it.
+          reply.code(answer.status).headers(answer.headers).send(answer.body);
+        },
+        (err: unknown) => void reply.send(err), // to the error handler above
+      );
     });
   };
+}
+
+/** Why the body failed: our reader's own error, or one of Fastify's refusals translated. */
+function bodyFailure(error: unknown, limit: number): WebhookError {
+  if (isWebhookError(error)) return error;
+  const status = (error as { statusCode?: number }).statusCode;
+  // Fastify's own refusals of the request: too large, a Content-Type it cannot parse. Those are the
+  // client's faults; anything else is ours.
+  if (status === 413) return bodyTooLarge(limit);
+  if (status !== undefined && status >= 400 && status < 500)
+    return clientBodyFault(`Fastify refused the request body (${fastifyCode(error)}, status ${status}).`);
+  return bodyUnavailable('The request body could not be read.', error);
+}
+
+/** What a read's listener is called with when its deadline passes. */
+const TIMED_OUT = Symbol('timed out');
+
+type Expire = (reason: typeof TIMED_OUT) => void;
+
+type ParserDone = (error: Error | null, body?: Buffer) => void;
+
+/**
+ * Fastify's content-type parser for the webhook route: the raw bytes, refused as soon as they pass
+ * `limit` and cut off when they have not all arrived by the read deadline (a slowloris sender; the
+ * answer is then a 408 with `Connection: close`). Fastify's own reader bounds the size only, and bounding
+ * the time around it took an onRequest hook with a timer and two socket listeners on every request.
+ */
+function readBody(
+  payload: Readable,
+  declared: number,
+  limit: number,
+  deadlines: ReadDeadlines,
+  done: ParserDone,
+): void {
+  if (declared > limit) return done(bodyTooLarge(limit));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // One listener for the end, the stream's failure and the deadline (the first of them settles the read),
+  // so a read costs two closures.
+  const settle = (reason?: unknown): void => {
+    if (!deadlines.delete(settle)) return;
+    payload.removeListener('data', onData);
+    payload.removeListener('end', settle);
+    payload.removeListener('error', settle);
+    if (reason === undefined) return done(null, Buffer.concat(chunks, size));
+    done(
+      reason === TIMED_OUT
+        ? readTimedOut(deadlines.timeoutMs)
+        : isWebhookError(reason)
+          ? reason
+          : clientBodyFault('The request stream failed before the body was complete.', reason),
+    );
+  };
+  const onData = (chunk: Buffer | string): void => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.byteLength;
+    if (size > limit) return settle(bodyTooLarge(limit));
+    chunks.push(bytes);
+  };
+  deadlines.add(settle);
+  payload.on('data', onData);
+  payload.on('end', settle);
+  payload.on('error', settle);
+  payload.resume(); // in case a preParsing hook paused it: a 'data' listener does not undo that
+}
+
+/**
+ * The read deadlines of one route, checked by one coarse interval (a twentieth of the timeout, 5 to
+ * 500 ms) instead of a timer per request. Reads share one timeout and start in order, so the oldest comes
+ * first and a sweep stops at the first still in time. A read is cut off `timeoutMs` after it started, at
+ * most one tick later. The interval is unref'd and stops when no read is pending.
+ */
+class ReadDeadlines {
+  /** Each pending read, with the time (`performance.now()`) it is cut off at. */
+  readonly #reads = new Map<Expire, number>();
+  readonly #tickMs: number;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly timeoutMs: number) {
+    this.#tickMs = Math.min(Math.max(timeoutMs / 20, 5), 500);
+  }
+
+  add(expire: Expire): void {
+    this.#reads.set(expire, performance.now() + this.timeoutMs);
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), this.#tickMs);
+      this.#sweeper.unref();
+    }
+  }
+
+  /** False when the read was already settled. */
+  delete(expire: Expire): boolean {
+    return this.#reads.delete(expire);
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const [expire, deadline] of this.#reads) {
+      if (deadline > now) return;
+      expire(TIMED_OUT); // deletes its own entry
+    }
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
 }
 
 /**
