@@ -10,7 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Worker } from '../helpers/cluster.js';
-import { describeTally, dropRun, steadyLoad, tally, type RouteReport } from '../helpers/deploy-load.js';
+import {
+  describeTally,
+  dropRun,
+  steadyLoad,
+  tallyRun,
+  type RouteReport,
+  type Tally,
+} from '../helpers/deploy-load.js';
 import { ServiceProxy } from '../helpers/service-proxy.js';
 import { obliterate } from '../helpers/deploy-queue.js';
 import { redisUp, requireService } from '../helpers/services.js';
@@ -52,47 +59,39 @@ async function rollingUpdates(run: string, stopping: Stopping, restarts: number)
     old.child.kill('SIGTERM');
     expect(await old.exited).toBe(0);
   }
-  const reports = await load.stop();
+  const results = await tallyRun(run, await load.stop());
   await service.close();
   for (const pod of [...pods, worker!]) {
     pod.child.kill('SIGTERM');
     await pod.exited;
   }
-  return reports;
+  return results;
 }
 
-async function check(label: string, run: string, [inline, queued]: RouteReport[]) {
-  const tallies = [
-    await tally(inline!, `hg-deploy:${run}:inline`, 0),
-    await tally(queued!, `hg-deploy:${run}:queued`, 15_000),
-  ];
-  console.log(describeTally(label, inline!, tallies[0]!));
-  console.log(describeTally(label, queued!, tallies[1]!));
-  expect(inline!.delivered.length).toBeGreaterThan(100);
-  for (const t of tallies) expect(t).toEqual({ handOffs: 0, lost: 0, doubles: 0 });
+function check(label: string, results: { report: RouteReport; tally: Tally }[]) {
+  for (const r of results) console.log(describeTally(label, r.report, r.tally));
+  expect(results[0]!.report.delivered.length).toBeGreaterThan(100);
+  for (const r of results) expect(r.tally).toEqual({ handOffs: 0, lost: 0, doubles: 0 });
 }
 
 describe.runIf(requireService('Redis', available))('container recipe: readiness off, then drain', () => {
   it('10 rolling updates with a preStop wait under steady load: 0 hand-offs, 0 lost, 0 doubles, inline and queued', async () => {
     const run = `container-${randomUUID()}`;
     runs.push(run);
-    const reports = await rollingUpdates(run, 'preStop', 10);
-    await check(`container x10 (preStop ${WAIT_MS} ms)`, run, reports);
+    check(`container x10 (preStop ${WAIT_MS} ms)`, await rollingUpdates(run, 'preStop', 10));
   }, 120_000);
 
   it('3 rolling updates with SHUTDOWN_DELAY_MS instead of preStop: the same', async () => {
     const run = `container-delay-${randomUUID()}`;
     runs.push(run);
-    const reports = await rollingUpdates(run, 'shutdownDelay', 3);
-    await check(`container x3 (SHUTDOWN_DELAY_MS ${WAIT_MS})`, run, reports);
+    check(`container x3 (SHUTDOWN_DELAY_MS ${WAIT_MS})`, await rollingUpdates(run, 'shutdownDelay', 3));
   }, 90_000);
 
   it('with neither, the Service still routes to the closed port for its lag: hand-offs', async () => {
     const run = `container-neither-${randomUUID()}`;
     runs.push(run);
     const [inline, queued] = await rollingUpdates(run, 'neither', 2);
-    const tallied = await tally(inline!, `hg-deploy:${run}:inline`, 0);
-    console.log(describeTally('container x2 with neither', inline!, tallied));
-    expect(inline!.failed.length + queued!.failed.length).toBeGreaterThan(0);
+    console.log(describeTally('container x2 with neither', inline!.report, inline!.tally));
+    expect(inline!.report.failed.length + queued!.report.failed.length).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -9,18 +9,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startWorkers, type Worker } from '../helpers/cluster.js';
-import {
-  describeTally,
-  dropRun,
-  steadyLoad,
-  tally,
-  type RouteReport,
-  type Tally,
-} from '../helpers/deploy-load.js';
+import { describeTally, dropRun, steadyLoad, tallyRun, type Tally } from '../helpers/deploy-load.js';
 import { obliterate } from '../helpers/deploy-queue.js';
 import { redisUp, requireService } from '../helpers/services.js';
 
@@ -202,34 +194,6 @@ async function accessLog(dir: string): Promise<LogLine[]> {
     }));
 }
 
-/** Waits until the BullMQ inbox holds nothing left to run, so that tally() compares settled lists. */
-async function drainQueue(name: string, timeoutMs: number): Promise<void> {
-  const queue = new Queue(name, { connection: { host: '127.0.0.1', port: 6379 } });
-  try {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-      if (Object.values(counts).every((n) => n === 0) || performance.now() > deadline) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  } finally {
-    await queue.close();
-  }
-}
-
-/** Per route: what Chatwoot saw, and what became of it (once the inbox has run everything). */
-async function tallies(
-  run: string,
-  reports: RouteReport[],
-): Promise<{ report: RouteReport; tally: Tally }[]> {
-  const [inline, queued] = reports as [RouteReport, RouteReport];
-  await drainQueue(`hg-deploy-${run}`, 15_000);
-  return [
-    { report: inline, tally: await tally(inline, `hg-deploy:${run}:inline`, 0) },
-    { report: queued, tally: await tally(queued, `hg-deploy:${run}:queued`, 15_000) },
-  ];
-}
-
 /** A fresh run: its Redis keys and queue dropped after the file, its ROLE=worker stopped after the test. */
 async function newRun(name: string) {
   const run = `nginx-${name}-${randomUUID()}`;
@@ -284,7 +248,7 @@ async function killOne(name: string, edit?: (conf: string) => string) {
   const before = toVictim.filter((l) => l.end > killedAt - 1000 && l.end < killedAt);
   const meanSeconds = before.reduce((sum, l) => sum + l.end - l.start, 0) / before.length / 1000;
   return {
-    results: await tallies(run, reports),
+    results: await tallyRun(run, reports),
     leases: await leasesLeft(run),
     /** Little's law from nginx's log: requests a second to the victim x the mean time one spent there. */
     expected: before.length * meanSeconds,
@@ -323,7 +287,7 @@ describe.runIf(requireService('Redis', available) && requireNginx(FOUND))('nginx
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const reports = await load.stop();
     const lines = await accessLog(dir);
-    const results = await tallies(run, reports);
+    const results = await tallyRun(run, reports);
     const label = `nginx rolling restart x${pids.length} (${seconds} s)`;
     for (const r of results) console.log(describeTally(label, r.report, r.tally));
     console.log(

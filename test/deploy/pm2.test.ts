@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startWorkers } from '../helpers/cluster.js';
-import { describeTally, dropRun, steadyLoad, tally } from '../helpers/deploy-load.js';
+import { describeTally, dropRun, steadyLoad, tallyRun } from '../helpers/deploy-load.js';
 import { obliterate } from '../helpers/deploy-queue.js';
 import { freePort } from '../helpers/private-engines.js';
 import { redisUp, requireService } from '../helpers/services.js';
@@ -77,42 +77,30 @@ async function underLoad(run: string, drain: boolean, times: number) {
     await untilReady(port);
   }
   const ms = performance.now() - started;
-  const reports = await load.stop();
+  const results = await tallyRun(run, await load.stop());
   await pm2('delete', name);
   worker!.child.kill('SIGTERM');
   await worker!.exited;
-  return { reports, ms };
+  return { results, ms };
 }
 
 describe.runIf(requireService('Redis', available))('PM2 recipe: cluster mode, pm2 reload', () => {
   it('10 reloads under steady load: 0 hand-offs, 0 lost, 0 doubles, inline and queued', async () => {
     const run = `pm2-${randomUUID()}`;
     runs.push(run);
-    const { reports, ms } = await underLoad(run, true, 10);
-    const [inline, queued] = reports;
-    const tallies = [
-      await tally(inline!, `hg-deploy:${run}:inline`, 0),
-      await tally(queued!, `hg-deploy:${run}:queued`, 15_000),
-    ];
+    const { results, ms } = await underLoad(run, true, 10);
     const label = `pm2 reload x10 (2 instances, ${Math.round(ms / 10)} ms a reload)`;
-    console.log(describeTally(label, inline!, tallies[0]!));
-    console.log(describeTally(label, queued!, tallies[1]!));
-    expect(inline!.delivered.length).toBeGreaterThan(200);
-    for (const t of tallies) expect(t).toEqual({ handOffs: 0, lost: 0, doubles: 0 });
+    for (const r of results) console.log(describeTally(label, r.report, r.tally));
+    expect(results[0]!.report.delivered.length).toBeGreaterThan(200);
+    for (const r of results) expect(r.tally).toEqual({ handOffs: 0, lost: 0, doubles: 0 });
   }, 180_000);
 
   it('without the graceful stop, each reload cuts the requests in flight: hand-offs', async () => {
     const run = `pm2-nodrain-${randomUUID()}`;
     runs.push(run);
-    const { reports } = await underLoad(run, false, 1);
-    const [inline] = reports;
-    console.log(
-      describeTally(
-        'pm2 reload x1 without the drain',
-        inline!,
-        await tally(inline!, `hg-deploy:${run}:inline`, 0),
-      ),
-    );
-    expect(reports[0]!.failed.length + reports[1]!.failed.length).toBeGreaterThan(0);
+    const { results } = await underLoad(run, false, 1);
+    const [inline, queued] = results;
+    console.log(describeTally('pm2 reload x1 without the drain', inline!.report, inline!.tally));
+    expect(inline!.report.failed.length + queued!.report.failed.length).toBeGreaterThan(0);
   }, 120_000);
 });

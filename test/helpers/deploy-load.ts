@@ -5,6 +5,7 @@
 import { Redis } from 'ioredis';
 import { chatwootEvent, createChatwootSender } from '../../src/testing/index.js';
 import type { SimulatedDelivery } from '../../src/testing/index.js';
+import { drainQueue } from './deploy-queue.js';
 
 export interface RouteReport {
   route: string;
@@ -82,6 +83,21 @@ export async function tally(report: RouteReport, list: string, settleMs: number)
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Both routes of a deploy test's run (inline, queued), once its inbox has run everything (call it while the
+ * worker still runs): what Chatwoot saw, and what became of it.
+ */
+export async function tallyRun(
+  run: string,
+  [inline, queued]: RouteReport[],
+): Promise<{ report: RouteReport; tally: Tally }[]> {
+  await drainQueue(`hg-deploy-${run}`, 15_000);
+  return [
+    { report: inline!, tally: await tally(inline!, `hg-deploy:${run}:inline`, 0) },
+    { report: queued!, tally: await tally(queued!, `hg-deploy:${run}:queued`, 15_000) },
+  ];
 }
 
 /** One printed line per route, e.g. `pm2 reload x10, inline: 412 sent, 0 hand-offs, 0 lost, 0 doubles`. */
