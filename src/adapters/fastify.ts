@@ -36,7 +36,7 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
         body: () => Promise.reject(bodyFailure(error, limit)),
       });
       closeAfterAnswer(answer, reply.raw, request.raw.socket);
-      return reply.code(answer.status).headers(answer.headers).send(answer.body);
+      return reply.code(answer.status).headers(fastifyHeaders(answer.headers)).send(answer.body);
     });
     // Not an async handler: Fastify chains a promise of its own on the one an async handler returns, and
     // `return reply` (a thenable) takes one more hop to resolve it: two promises and two microtasks more.
@@ -51,12 +51,29 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
       }).then(
         (answer) => {
           // Nothing returned: the reply is a thenable, and returning it would make this promise wait on it.
-          reply.code(answer.status).headers(answer.headers).send(answer.body);
+          reply.code(answer.status).headers(fastifyHeaders(answer.headers)).send(answer.body);
         },
         (err: unknown) => void reply.send(err), // to the error handler above
       );
     });
   };
+}
+
+const withCharset = new WeakMap<Readonly<Record<string, string>>, Record<string, string>>();
+
+/**
+ * An answer's headers with the JSON content type as Fastify sends it (`; charset=utf-8`). Given plain
+ * `application/json`, Fastify appends the charset itself on every reply, and Node then checks that new
+ * string again; the pipeline's answers are built once, so their Fastify form is too.
+ */
+function fastifyHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  let own = withCharset.get(headers);
+  if (own === undefined) {
+    own = { ...headers };
+    if (own['content-type'] === 'application/json') own['content-type'] = 'application/json; charset=utf-8';
+    withCharset.set(headers, own);
+  }
+  return own;
 }
 
 /** Why the body failed: our reader's own error, or one of Fastify's refusals translated. */
@@ -74,7 +91,14 @@ function bodyFailure(error: unknown, limit: number): WebhookError {
 /** What a read's listener is called with when its deadline passes. */
 const TIMED_OUT = Symbol('timed out');
 
-type Expire = (reason: typeof TIMED_OUT) => void;
+/** One body read in its route's list of pending reads (oldest first). */
+interface PendingRead {
+  /** The deadlines' tick count when the read started. */
+  readonly tick: number;
+  readonly expire: (reason: typeof TIMED_OUT) => void;
+  prev: PendingRead | undefined;
+  next: PendingRead | undefined;
+}
 
 type ParserDone = (error: Error | null, body?: Buffer) => void;
 
@@ -94,14 +118,14 @@ function readBody(
   if (declared > limit) return done(bodyTooLarge(limit));
   const chunks: Buffer[] = [];
   let size = 0;
-  // One listener for the end, the stream's failure and the deadline (the first of them settles the read),
-  // so a read costs two closures.
+  // One listener for the end, the stream's failure and the deadline: the first of them settles the read.
   const settle = (reason?: unknown): void => {
-    if (!deadlines.delete(settle)) return;
-    payload.removeListener('data', onData);
-    payload.removeListener('end', settle);
-    payload.removeListener('error', settle);
+    if (!deadlines.delete(read)) return;
+    // A complete body keeps the listeners: the stream has ended and goes with the request, and removing
+    // three listeners is a measurable share of a request's cost (the error listener also keeps a late
+    // socket error from being unhandled).
     if (reason === undefined) return done(null, Buffer.concat(chunks, size));
+    payload.removeListener('data', onData);
     done(
       reason === TIMED_OUT
         ? readTimedOut(deadlines.timeoutMs)
@@ -116,7 +140,7 @@ function readBody(
     if (size > limit) return settle(bodyTooLarge(limit));
     chunks.push(bytes);
   };
-  deadlines.add(settle);
+  const read = deadlines.add(settle);
   payload.on('data', onData);
   payload.on('end', settle);
   payload.on('error', settle);
@@ -125,39 +149,60 @@ function readBody(
 
 /**
  * The read deadlines of one route, checked by one coarse interval (a twentieth of the timeout, 5 to
- * 500 ms) instead of a timer per request. Reads share one timeout and start in order, so the oldest comes
- * first and a sweep stops at the first still in time. A read is cut off `timeoutMs` after it started, at
- * most one tick later. The interval is unref'd and stops when no read is pending.
+ * 500 ms) instead of a timer per request. Time is counted in the interval's ticks (no clock read per
+ * request): a read that started during tick `n` is cut off when tick `n + ticks + 1` begins, so never
+ * before `timeoutMs` and at most one tick after it (later when the event loop is busy). Pending reads are
+ * a linked list in the order they started (adding and removing one is a few pointer writes, and a
+ * finished read is garbage at once), so a sweep stops at the first still in time. The interval is unref'd
+ * and stops when no read is pending.
  */
 class ReadDeadlines {
-  /** Each pending read, with the time (`performance.now()`) it is cut off at. */
-  readonly #reads = new Map<Expire, number>();
+  #oldest: PendingRead | undefined;
+  #newest: PendingRead | undefined;
   readonly #tickMs: number;
+  /** Whole ticks a read is given. */
+  readonly #ticks: number;
+  #tick = 0;
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly timeoutMs: number) {
     this.#tickMs = Math.min(Math.max(timeoutMs / 20, 5), 500);
+    this.#ticks = Math.ceil(timeoutMs / this.#tickMs);
   }
 
-  add(expire: Expire): void {
-    this.#reads.set(expire, performance.now() + this.timeoutMs);
+  add(expire: PendingRead['expire']): PendingRead {
+    const read: PendingRead = { tick: this.#tick, expire, prev: this.#newest, next: undefined };
+    if (this.#newest === undefined) this.#oldest = read;
+    else this.#newest.next = read;
+    this.#newest = read;
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), this.#tickMs);
       this.#sweeper.unref();
     }
+    return read;
   }
 
-  /** False when the read was already settled. */
-  delete(expire: Expire): boolean {
-    return this.#reads.delete(expire);
+  /** Takes the read off the list; false when it was already taken (the read had settled). */
+  delete(read: PendingRead): boolean {
+    const { prev, next } = read;
+    if (prev === undefined && this.#oldest !== read) return false;
+    if (prev === undefined) this.#oldest = next;
+    else prev.next = next;
+    if (next === undefined) this.#newest = prev;
+    else next.prev = prev;
+    read.prev = read.next = undefined;
+    return true;
   }
 
   #sweep(): void {
-    const now = performance.now();
-    for (const [expire, deadline] of this.#reads) {
-      if (deadline > now) return;
-      expire(TIMED_OUT); // deletes its own entry
+    const tick = ++this.#tick;
+    let read = this.#oldest;
+    while (read !== undefined && read.tick + this.#ticks < tick) {
+      const next = read.next;
+      read.expire(TIMED_OUT); // settles it, which deletes it
+      read = next;
     }
+    if (this.#oldest !== undefined) return;
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
   }
