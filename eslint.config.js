@@ -69,6 +69,7 @@ export default tseslint.config(
     ignores: [
       'src/cli.ts',
       'src/inbox/bullmq.ts',
+      'src/inbox/bullmq-lanes.ts',
       'src/inbox/pg-boss.ts',
       'src/platform/node.ts',
       'src/testing/**',

@@ -4,7 +4,7 @@ import type { DedupStore } from '../dedup/dedup-store.js';
 import { safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger } from '../pipeline/types.js';
 import { createRedisDedupStore, type IoRedisLike } from '../stores/redis.js';
-import { field, positive, settleWithin } from '../util/values.js';
+import { describeError, field, positive, settleWithin } from '../util/values.js';
 import { INBOX_DEFAULTS } from './defaults.js';
 import {
   createJobRunner,
@@ -23,6 +23,7 @@ import { connectionsOf, redisOf } from './bullmq-connections.js';
 import { bullMQStats } from './bullmq-stats.js';
 import type { InboxStats } from './inbox-stats.js';
 import { createBacklogWatch } from './backlog-watch.js';
+import { lanesOf, promote } from './bullmq-lanes.js';
 import { createWriteGate } from './write-gate.js';
 
 /** Options for {@link createBullMQInbox}. */
@@ -60,6 +61,15 @@ export interface BullMQInboxOptions {
   keepFailedMs?: number;
   /** Warnings (Redis not durable) and errors; default the console, `false` silences. */
   logger?: Logger | false;
+  /**
+   * Events with the same ordering key (the endpoint's `orderKey`: by default a Chatwoot conversation, a
+   * Stripe object) run one at a time across every worker, in the order the web side accepted them; other
+   * keys are not held up. A failing event holds its key through its retries; once it is dead-lettered the
+   * key moves on (`holdOrderOnFailure` keeps it held until the job is retried or removed). Default false.
+   */
+  ordered?: boolean;
+  /** With `ordered`: a dead-lettered event keeps holding its key. Default false. */
+  holdOrderOnFailure?: boolean;
 }
 
 /** Options for {@link BullMQInbox.worker}. */
@@ -124,8 +134,13 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
   const backlog = createBacklogWatch(() => bullMQStats(queue), options.backlogWarnMs, log);
   const workers = new Set<InboxWorker>();
 
+  const lanes = options.ordered === true ? lanesOf(queueName) : undefined;
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const jobId = job.key === undefined ? undefined : jobIdOf(job.key);
+    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it.
+    if (lanes !== undefined && jobId !== undefined && job.orderKey !== undefined) {
+      await lanes.join(await redisOf(queue), job.orderKey, jobId);
+    }
     // Both go out at once on the queue's one connection (one round trip), the state read first: it sees
     // the job only if it existed before this add, which is then a no-op. Were the read ever to run
     // second, a new event would be reported as a duplicate: still a 2xx sent after the job exists.
@@ -147,7 +162,8 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
     queue,
     enqueue: (job, size = 0) => gate.write(size, () => add(job)),
     worker(workerOptions) {
-      const worker = startWorker(queueName, options.connection, workerOptions);
+      const order = lanes === undefined ? undefined : { lanes, hold: options.holdOrderOnFailure === true };
+      const worker = startWorker(queueName, options.connection, workerOptions, order);
       workers.add(worker);
       return worker;
     },
@@ -228,10 +244,17 @@ async function warnIfNotDurable(client: IoRedisLike, log: Required<Logger>): Pro
   }
 }
 
+/** How a worker of an ordered inbox keeps its keys' order. */
+interface Ordering {
+  lanes: ReturnType<typeof lanesOf>;
+  hold: boolean;
+}
+
 function startWorker(
   queueName: string,
   connection: ConnectionOptions,
   options: BullMQWorkerOptions,
+  order: Ordering | undefined,
 ): InboxWorker {
   const started: { worker?: Worker<unknown> } = {};
   const runner = createJobRunner(options, () =>
@@ -248,7 +271,12 @@ function startWorker(
   let closing: Promise<void> | undefined;
   const worker = new Worker<unknown>(
     queueName,
-    processor(runner, positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs), abandoned.signal),
+    processor(
+      runner,
+      positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs),
+      abandoned.signal,
+      order === undefined ? undefined : { ...order, worker: () => started.worker! },
+    ),
     {
       connection,
       concurrency: Math.max(1, Math.floor(positive(options.concurrency, 1))),
@@ -268,7 +296,12 @@ function startWorker(
 }
 
 /** What the worker does with each job: run it, or give it back without spending an attempt. */
-function processor(runner: JobRunner, deferMs: number, abandoned: Promise<never>) {
+function processor(
+  runner: JobRunner,
+  deferMs: number,
+  abandoned: Promise<never>,
+  order: (Ordering & { worker: () => Worker<unknown> }) | undefined,
+) {
   return async (job: Job<unknown>, token?: string) => {
     if (!isRunnableJob(job.data)) {
       runner.log.error({ job: job.id }, 'a job that hookguard did not write is on the queue: failed at once');
@@ -278,17 +311,55 @@ function processor(runner: JobRunner, deferMs: number, abandoned: Promise<never>
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     // attemptsMade counts failures only; a run cut off by a dead worker comes back as a stalled job.
     const attempt = job.attemptsMade + (job.stalledCounter ?? 0) + 1;
+    const lane =
+      order !== undefined && data.orderKey !== undefined && job.id !== undefined
+        ? { ...order, worker: order.worker(), orderKey: data.orderKey, jobId: job.id }
+        : undefined;
     try {
-      return await Promise.race([runner.run(data, attempt, final), abandoned]);
+      if (lane !== undefined && (await laneCheck(lane)) === 'wait') throw new JobDeferred('ordered');
+      const result = await Promise.race([runner.run(data, attempt, final), abandoned]);
+      if (lane !== undefined) await leaveLane(lane, runner);
+      return result;
     } catch (err) {
-      if (!(err instanceof JobDeferred) || token === undefined) throw err;
-      // Another worker holds the key, or this one has no handlers for it: look again later, without
-      // spending one of the job's attempts.
+      if (!(err instanceof JobDeferred) || token === undefined) {
+        // Its last attempt failed: the job is dead-lettered, and its key moves on (unless held).
+        const dead = final && !(err instanceof DelayedError) && !(err instanceof JobDeferred);
+        if (lane !== undefined && dead && !lane.hold) await leaveLane(lane, runner);
+        throw err;
+      }
+      // Another worker holds the key, an earlier event of its ordering key has not finished, or this
+      // worker has no handlers for it: look again later, without spending one of the job's attempts.
       await job.moveToDelayed(Date.now() + deferMs, token);
+      // The earlier event may have left its lane between the check and the move, promoting no one.
+      if (lane !== undefined && err.reason === 'ordered' && (await laneCheck(lane)) === 'run') {
+        await promote(lane.worker, lane.jobId);
+      }
       runner.deferred(data, err.reason);
       throw new DelayedError();
     }
   };
+}
+
+interface Lane extends Ordering {
+  worker: Worker<unknown>;
+  orderKey: string;
+  jobId: string;
+}
+
+async function laneCheck(lane: Lane) {
+  return lane.lanes.check(lane.worker, await redisOf(lane.worker), lane.orderKey, lane.jobId, lane.hold);
+}
+
+/** Leaves the lane; a failure is logged (the next check finds the finished job and drops it). */
+async function leaveLane(lane: Lane, runner: JobRunner): Promise<void> {
+  try {
+    await lane.lanes.leave(lane.worker, await redisOf(lane.worker), lane.orderKey, lane.jobId);
+  } catch (err) {
+    runner.log.warn(
+      { err: describeError(err) },
+      'could not take a finished job out of its ordering lane: the next event of its key starts on its next look',
+    );
+  }
 }
 
 /**

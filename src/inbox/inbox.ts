@@ -101,7 +101,7 @@ export interface DeadLetter {
 }
 
 /** Why a run gave its job back to the engine without using an attempt. */
-export type DeferReason = 'in-flight' | 'no-handler';
+export type DeferReason = 'in-flight' | 'no-handler' | 'ordered';
 
 /** Thrown by a run that must wait: another worker holds the key, or this worker has no handler for it. */
 export class JobDeferred extends Error {
@@ -109,7 +109,9 @@ export class JobDeferred extends Error {
     super(
       reason === 'in-flight'
         ? 'Another worker is processing this event; the job will be looked at again later.'
-        : 'This worker has no handlers for the job; it is left for another worker.',
+        : reason === 'ordered'
+          ? 'An earlier event with the same ordering key has not finished; this one waits for it.'
+          : 'This worker has no handlers for the job; it is left for another worker.',
     );
     this.name = 'JobDeferred';
   }

@@ -17,6 +17,8 @@ export interface InboxJob {
   name: string | undefined;
   /** The endpoint's `namespace` option: workers pick the handlers of the endpoint that took the event. */
   namespace?: string;
+  /** The event's ordering key (`orderKey`); an inbox created with `ordered: true` runs one per key at a time. */
+  orderKey?: string;
 }
 
 /**
@@ -45,6 +47,17 @@ export function enqueueStage<E>(
     name: d.name,
   };
   if (p.namespace !== '') job.namespace = p.namespace;
+  try {
+    const orderKey = p.spec.orderKey(d.event as E);
+    if (orderKey !== undefined) job.orderKey = orderKey;
+  } catch (err) {
+    // Queued without its key, the event could overtake the ones before it: refused, so the retry is.
+    d.log.error(
+      { outcome: 'failed', code: 'HANDLER_FAILED', status: 500, err: describeError(err) },
+      'orderKey threw: the event was not queued',
+    );
+    return Promise.resolve(answerStage(p, d, 'HANDLER_FAILED'));
+  }
   return inbox.enqueue(job, size).then(
     (result) => {
       d.log.info({ outcome: result }, result === 'queued' ? 'queued' : 'already in the inbox');

@@ -152,6 +152,13 @@ export interface WebhookOptions<E, R = unknown> {
   ackAfterMs?: number;
   /** Your own dedup key; default the provider's (`chatwootDedupKey`, `stripeDedupKey`). */
   dedupKey?: (event: E, ctx: WebhookContext<R>) => string | undefined;
+  /**
+   * With an inbox created with `ordered: true`: events with the same ordering key run one at a time, in
+   * the order this endpoint accepted them. Default: the Chatwoot conversation (its inbox and id), the
+   * Stripe object (`data.object.id`); `false` turns ordering off for this endpoint; `undefined` from your
+   * function leaves that event unordered.
+   */
+  orderKey?: false | ((event: E) => string | undefined);
   /** Called for every event that has no handler in `on`. */
   onEvent?: (event: E, ctx: WebhookContext<R>) => unknown;
   /**

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { Job, type Worker } from 'bullmq';
+import type { IoRedisLike } from '../stores/redis.js';
+
+// Ordering for the BullMQ inbox (`ordered: true`): one sorted set ("lane") per ordering key on the queue's
+// Redis, holding the ids of the key's jobs that have not finished, scored by when the web side accepted
+// them (Redis's clock in microseconds, kept strictly increasing within the lane). Only a lane's lowest
+// member runs; the others wait as delayed jobs, and the job that leaves the lane promotes the next. Each
+// script touches one key (Redis Cluster's rule).
+
+/** A member whose job does not exist is taken for one whose write failed only after this long. */
+export const LANE_WRITE_GRACE_MS = 60_000;
+
+// KEYS[1] lane; ARGV[1] job id. Joins the lane once (a duplicate delivery keeps its first place).
+const JOIN = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] and tonumber(last[2]) >= now then now = tonumber(last[2]) + 1 end
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
+return 1`;
+
+// KEYS[1] lane; ARGV[1] job id. {1} when the job may run (it heads its lane, or is in none), else
+// {0, head id, head score, Redis time in microseconds}.
+const HEAD = `if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {1} end
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if head[1] == ARGV[1] then return {1} end
+local t = redis.call('TIME')
+return {0, head[1], head[2], string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))}`;
+
+// KEYS[1] lane; ARGV[1] job id. Leaves the lane; returns the new head's id, if any.
+const LEAVE = `redis.call('ZREM', KEYS[1], ARGV[1])
+local head = redis.call('ZRANGE', KEYS[1], 0, 0)
+return head[1]`;
+
+// KEYS[1] lane; ARGV[1] member, ARGV[2] its score: removes a dead head only if it is still the one seen.
+const DROP = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('ZREM', KEYS[1], ARGV[1]) return 1 end
+return 0`;
+
+export type LaneVerdict = 'run' | 'wait';
+
+/** The lanes of one queue. */
+export function lanesOf(queueName: string) {
+  const laneOf = (orderKey: string) =>
+    `hookguard:inbox:${queueName}:lane:${createHash('sha256').update(orderKey).digest('base64url')}`;
+
+  /** Web side, before the job is added: the job takes its place in its key's lane. */
+  async function join(client: IoRedisLike, orderKey: string, jobId: string): Promise<void> {
+    await client.call('EVAL', JOIN, 1, laneOf(orderKey), jobId);
+  }
+
+  /**
+   * Worker side, before a run: 'run' when the job heads its lane (or is in none). A head that can no
+   * longer run is taken out first: its job finished, was removed, or (unless `hold`) failed for good, or
+   * it never got written (no job `LANE_WRITE_GRACE_MS` after it joined).
+   */
+  async function check(
+    worker: Worker<unknown>,
+    client: IoRedisLike,
+    orderKey: string,
+    jobId: string,
+    hold: boolean,
+  ): Promise<LaneVerdict> {
+    const lane = laneOf(orderKey);
+    for (;;) {
+      const answer = (await client.call('EVAL', HEAD, 1, lane, jobId)) as [number, string?, string?, string?];
+      if (answer[0] === 1) return 'run';
+      const [, head, score, now] = answer;
+      if (!(await isDead(worker, head!, Number(now) - Number(score), hold))) return 'wait';
+      await client.call('EVAL', DROP, 1, lane, head!, score!);
+    }
+  }
+
+  /** After the job's last run (done, or failed for good): leaves the lane and promotes the next job. */
+  async function leave(worker: Worker<unknown>, client: IoRedisLike, orderKey: string, jobId: string) {
+    const next = (await client.call('EVAL', LEAVE, 1, laneOf(orderKey), jobId)) as string | null;
+    if (next !== null && next !== undefined) await promote(worker, next);
+  }
+
+  return { join, check, leave };
+}
+
+/** Moves a waiting (delayed) job to run now; a job in any other state is left as it is. */
+export async function promote(worker: Worker<unknown>, jobId: string): Promise<void> {
+  const job = await Job.fromId(worker, jobId);
+  if (job === undefined) return;
+  // Raced by its own worker re-checking, or not delayed at all: nothing to do either way.
+  await job.promote().catch(() => undefined);
+}
+
+async function isDead(worker: Worker<unknown>, jobId: string, ageMicros: number, hold: boolean) {
+  const job = await Job.fromId(worker, jobId);
+  if (job === undefined) return ageMicros > LANE_WRITE_GRACE_MS * 1000;
+  const state = await job.getState();
+  return state === 'completed' || state === 'unknown' || (state === 'failed' && !hold);
+}

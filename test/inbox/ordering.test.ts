@@ -1,0 +1,236 @@
+// Ordering in the BullMQ inbox (`ordered: true`), on real Redis and BullMQ: events of one ordering key (a
+// Chatwoot conversation, a Stripe object) run one at a time across workers, in the order the web side
+// accepted them, while other keys go on; a failing event holds its key until it is dead-lettered (or,
+// with holdOrderOnFailure, until it is retried). Each figure is printed, and the unordered run beside it
+// shows what the test catches without the feature.
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBullMQInbox, type BullMQInbox } from '../../src/inbox/bullmq.js';
+import { createChatwootHandler, createStripeHandler } from '../../src/index.js';
+import type { ChatwootEvent, StripeWebhookEvent, WebhookContext } from '../../src/index.js';
+import {
+  chatwootEvent,
+  signChatwootPayload,
+  signStripePayload,
+  stripeEvent,
+} from '../../src/testing/index.js';
+import { sleep } from '../helpers/http.js';
+import { redisUp, requireService } from '../helpers/services.js';
+
+const available = await redisUp();
+const SECRET = 'cw-ordering-secret';
+const connection = { host: '127.0.0.1', port: 6379 };
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function inboxFor(options: Partial<Parameters<typeof createBullMQInbox>[0]> = {}): BullMQInbox {
+  const inbox = createBullMQInbox({
+    connection,
+    queueName: `hg-order-${randomUUID()}`,
+    backoffMs: 50,
+    logger: false,
+    ...options,
+  });
+  cleanups.push(async () => {
+    await inbox.close(2000);
+    const cleaner = createBullMQInbox({ connection, queueName: inbox.queue.name, logger: false });
+    await cleaner.queue.obliterate({ force: true }).catch(() => undefined);
+    await cleaner.close();
+  });
+  return inbox;
+}
+
+async function until(check: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(20);
+  }
+}
+
+/** The test's own label, in the event's object metadata. */
+const stepOf = (event: StripeWebhookEvent) =>
+  (event as { data?: { object?: { metadata?: { step?: string } } } }).data?.object?.metadata?.step ?? '?';
+
+const post = (body: string, headers: Record<string, string>) => ({ method: 'POST', headers, body });
+
+/** What the handlers saw, per conversation: the order of runs, overlaps, and runs per message. */
+function recorder() {
+  const order = new Map<number, number[]>();
+  const active = new Map<number, number>();
+  const runs = new Map<string, number>();
+  let overlaps = 0;
+  let total = 0;
+  const handle = async (event: ChatwootEvent) => {
+    const conversation = Number((event as { conversation?: { id?: number } }).conversation?.id);
+    const seq = Number((event as { content?: string }).content);
+    const now = (active.get(conversation) ?? 0) + 1;
+    active.set(conversation, now);
+    if (now > 1) overlaps++;
+    order.set(conversation, [...(order.get(conversation) ?? []), seq]);
+    await sleep(Math.random() * 12);
+    active.set(conversation, (active.get(conversation) ?? 1) - 1);
+    const id = `${conversation}/${seq}`;
+    runs.set(id, (runs.get(id) ?? 0) + 1);
+    total++;
+  };
+  const outOfOrder = () =>
+    [...order.values()].filter((seqs) => seqs.some((seq, i) => i > 0 && seq < seqs[i - 1]!)).length;
+  return { handle, order, runs, outOfOrder, overlaps: () => overlaps, total: () => total };
+}
+
+/** `conversations` × `messages`, interleaved at random across conversations, each conversation in order. */
+async function deliver(
+  handle: ReturnType<typeof createChatwootHandler>,
+  conversations: number,
+  messages: number,
+) {
+  const queues = Array.from({ length: conversations }, (_, c) =>
+    Array.from({ length: messages }, (_, m) =>
+      chatwootEvent('message_created', { content: String(m), conversation: { id: 1000 + c, inbox_id: 1 } }),
+    ),
+  );
+  // Four senders at once, as several web processes; each takes the next message of a random conversation.
+  const pick = () => {
+    const open = queues.filter((q) => q.length > 0);
+    return open.length === 0 ? undefined : open[Math.floor(Math.random() * open.length)]!.shift();
+  };
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let event = pick(); event !== undefined; event = pick()) {
+        const signed = signChatwootPayload(event, SECRET);
+        const answer = await handle(post(signed.body, signed.headers));
+        expect(answer.status).toBe(200);
+      }
+    }),
+  );
+}
+
+describe.runIf(requireService('Redis', available))('BullMQ inbox ordering', () => {
+  it('runs each conversation one message at a time, in the order accepted, across three workers of concurrency 8', async () => {
+    const conversations = 30;
+    const messages = 8;
+    const results: Record<string, { outOfOrder: number; overlaps: number; ms: number }> = {};
+    for (const ordered of [false, true]) {
+      const inbox = inboxFor({ ordered });
+      const seen = recorder();
+      const options = { secret: SECRET, inbox, logger: false as const, onEvent: seen.handle };
+      // Every message arrives before a worker starts, so the unordered run has the whole backlog to race.
+      await deliver(createChatwootHandler(options), conversations, messages);
+      const started = Date.now();
+      for (let i = 0; i < 3; i++) inbox.worker({ chatwoot: options, concurrency: 8, inFlightDelayMs: 2000 });
+      await until(() => seen.total() >= conversations * messages, 60_000);
+      await sleep(300); // nothing more may run
+      results[ordered ? 'ordered' : 'unordered'] = {
+        outOfOrder: seen.outOfOrder(),
+        overlaps: seen.overlaps(),
+        ms: Date.now() - started,
+      };
+      expect(seen.total()).toBe(conversations * messages);
+      expect([...seen.runs.values()].every((n) => n === 1)).toBe(true);
+      if (ordered) {
+        expect(seen.overlaps()).toBe(0);
+        expect(seen.outOfOrder()).toBe(0);
+        for (const seqs of seen.order.values()) expect(seqs).toEqual([...Array(messages).keys()]);
+      }
+    }
+    console.log(
+      `ordering, ${conversations} conversations x ${messages} messages, 3 workers x 8: ` +
+        `unordered ${results.unordered!.outOfOrder} conversations out of order, ${results.unordered!.overlaps} overlapping runs (${results.unordered!.ms} ms); ` +
+        `ordered ${results.ordered!.outOfOrder} and ${results.ordered!.overlaps} (${results.ordered!.ms} ms)`,
+    );
+    // Without ordering the same run does break order: the test catches a missing feature.
+    expect(results.unordered!.outOfOrder + results.unordered!.overlaps).toBeGreaterThan(0);
+  }, 150_000);
+
+  it('holds a key through its failing event, moves on once it is dead-lettered, and never holds up other keys', async () => {
+    const inbox = inboxFor({ ordered: true, attempts: 3, backoffMs: 150 });
+    const log: string[] = [];
+    const onEvent = (event: StripeWebhookEvent, ctx: WebhookContext) => {
+      const id = stepOf(event);
+      if (id === 'a1') {
+        log.push(`a1 fail ${ctx.attempt ?? '?'}`);
+        throw new Error('dependency down');
+      }
+      log.push(id);
+    };
+    const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
+    const handle = createStripeHandler(options);
+    const send = async (object: string, step: string) => {
+      const signed = signStripePayload(
+        stripeEvent('customer.subscription.updated', {
+          data: { object: { id: object, metadata: { step } } },
+        }),
+        'whsec_ordering',
+      );
+      expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
+    };
+    await send('sub_a', 'a1');
+    await send('sub_a', 'a2');
+    await send('sub_b', 'b1');
+    inbox.worker({ stripe: options, concurrency: 4, inFlightDelayMs: 5000 });
+    await until(() => log.includes('a2'), 20_000);
+    // b1 ran while a1 was still failing; a2 only after a1's third and last attempt.
+    expect(log.indexOf('b1')).toBeLessThan(log.indexOf('a1 fail 3'));
+    expect(log.indexOf('a2')).toBeGreaterThan(log.indexOf('a1 fail 3'));
+    expect(log.filter((entry) => entry === 'a2')).toHaveLength(1);
+    expect((await inbox.failed()).length).toBe(1);
+  }, 60_000);
+
+  it('with holdOrderOnFailure, keeps the key held after the dead letter until the failed event is retried', async () => {
+    const inbox = inboxFor({ ordered: true, holdOrderOnFailure: true, attempts: 2, backoffMs: 50 });
+    const log: string[] = [];
+    let healthy = false;
+    const onEvent = (event: StripeWebhookEvent) => {
+      const step = stepOf(event);
+      if (step === 'a1' && !healthy) throw new Error('dependency down');
+      log.push(step);
+    };
+    const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
+    const handle = createStripeHandler(options);
+    for (const step of ['a1', 'a2']) {
+      const signed = signStripePayload(
+        stripeEvent('customer.subscription.updated', {
+          data: { object: { id: 'sub_h', metadata: { step } } },
+        }),
+        'whsec_ordering',
+      );
+      expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
+    }
+    inbox.worker({ stripe: options, concurrency: 2, inFlightDelayMs: 300 });
+    let failed: Awaited<ReturnType<BullMQInbox['failed']>> = [];
+    const end = Date.now() + 10_000;
+    while (failed.length === 0 && Date.now() < end) {
+      await sleep(50);
+      failed = await inbox.failed();
+    }
+    expect(failed).toHaveLength(1);
+    await sleep(1500); // a2 is looked at again every 300 ms: held, it does not run
+    expect(log).toEqual([]);
+    healthy = true;
+    expect(await inbox.retry(failed[0]!.id)).toBe(true);
+    await until(() => log.length === 2, 10_000);
+    expect(log).toEqual(['a1', 'a2']);
+  }, 60_000);
+
+  it('refuses an event whose orderKey throws (500, nothing queued), so the retry is', async () => {
+    const inbox = inboxFor({ ordered: true });
+    const handle = createChatwootHandler({
+      secret: SECRET,
+      inbox,
+      logger: false,
+      orderKey: () => {
+        throw new Error('no conversation');
+      },
+      onEvent: () => {},
+    });
+    const signed = signChatwootPayload(chatwootEvent('message_created'), SECRET);
+    const answer = await handle(post(signed.body, signed.headers));
+    expect(answer.status).toBe(500);
+    expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'HANDLER_FAILED' } });
+    expect(await inbox.queue.count()).toBe(0);
+  });
+});
