@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Job, type Worker } from 'bullmq';
 import type { IoRedisLike } from '../stores/redis.js';
+import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
 
 // Ordering for the BullMQ inbox (`ordered: true`): one sorted set ("lane") per ordering key on the queue's
 // Redis, holding the ids of the key's jobs that have not finished, scored by when the web side accepted
@@ -8,8 +9,6 @@ import type { IoRedisLike } from '../stores/redis.js';
 // member runs; the others wait as delayed jobs, and the job that leaves the lane promotes the next. Each
 // script touches one key (Redis Cluster's rule).
 
-/** A member whose job does not exist is taken for one whose write failed only after this long. */
-export const LANE_WRITE_GRACE_MS = 60_000;
 
 // KEYS[1] lane; ARGV[1] job id. Joins the lane once (a duplicate delivery keeps its first place).
 const JOIN = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end

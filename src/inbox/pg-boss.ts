@@ -25,6 +25,7 @@ import {
 import { createPersistence } from './until-it-sticks.js';
 import type { InboxStats } from './inbox-stats.js';
 import { pgBossStats } from './pg-boss-stats.js';
+import { pgBossLanes } from './pg-boss-lanes.js';
 import { createBacklogWatch } from './backlog-watch.js';
 import { createWriteGate } from './write-gate.js';
 
@@ -85,6 +86,15 @@ export interface PgBossInboxOptions {
   expireInSeconds?: number;
   /** Warnings (PostgreSQL not durable) and errors; default the console, `false` silences. */
   logger?: Logger | false;
+  /**
+   * Events with the same ordering key (the endpoint's `orderKey`: by default a Chatwoot conversation, a
+   * Stripe object) run one at a time across every worker, in the order the web side accepted them; other
+   * keys are not held up. A failing event holds its key through its retries; once it is dead-lettered the
+   * key moves on (`holdOrderOnFailure` keeps it held until the job is retried or removed). Default false.
+   */
+  ordered?: boolean;
+  /** With `ordered`: a dead-lettered event keeps holding its key. Default false. */
+  holdOrderOnFailure?: boolean;
 }
 
 /** Options for {@link PgBossInbox.worker}. */
@@ -145,8 +155,17 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
     engine.log,
   );
   const workers = new Set<InboxWorker>();
+  const lanes =
+    options.ordered === true
+      ? pgBossLanes(engine.sql, engine.schema, queue, () => engine.start())
+      : undefined;
+  const order = lanes === undefined ? undefined : { lanes, hold: options.holdOrderOnFailure === true };
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const boss = await engine.start();
+    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it.
+    if (lanes !== undefined && job.key !== undefined && job.orderKey !== undefined) {
+      await lanes.join(job.orderKey, jobIdOf(job.key));
+    }
     const id = await boss.send(queue, dataOf(job), {
       ...engine.jobOptions,
       ...(job.key === undefined ? {} : { id: jobIdOf(job.key) }),
@@ -162,7 +181,7 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
     queueName: queue,
     enqueue: (job, size = 0) => gate.write(size, () => add(job)),
     worker(workerOptions) {
-      const worker = startWorker(engine, workerOptions);
+      const worker = startWorker(engine, workerOptions, order);
       workers.add(worker);
       return worker;
     },
@@ -545,11 +564,18 @@ function createSlots(size: number) {
   };
 }
 
-function startWorker(engine: Engine, options: PgBossWorkerOptions): InboxWorker {
+/** How a worker of an ordered inbox keeps its keys' order. */
+interface Ordering {
+  lanes: ReturnType<typeof pgBossLanes>;
+  hold: boolean;
+}
+
+function startWorker(engine: Engine, options: PgBossWorkerOptions, order: Ordering | undefined): InboxWorker {
   const runner = createJobRunner(options, () => engineStore(engine));
   const slots = createSlots(Math.max(1, Math.floor(positive(options.concurrency, 1))));
   const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);
-  const outcomes = createOutcomes(engine, runner, positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs));
+  const deferMs = positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs);
+  const outcomes = createOutcomes(engine, runner, deferMs, order);
   const running = new Set<Promise<void>>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let stopping = false;
@@ -618,7 +644,7 @@ function startWorker(engine: Engine, options: PgBossWorkerOptions): InboxWorker 
 }
 
 /** How a worker records each job's outcome in pg-boss: completed, given back, failed, or refused. */
-function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number) {
+function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, order: Ordering | undefined) {
   const { queue, statements: sql } = engine;
   const persistence = createPersistence();
   const record = async (what: string, job: FetchedJob, write: () => Promise<unknown>) => {
@@ -643,18 +669,43 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number) {
       data = undefined; // its event is not JSON: no run can succeed
     }
     if (!isRunnableJob(data)) return refuse(job);
+    const final = job.retryCount >= job.retryLimit;
+    const orderKey = order === undefined ? undefined : data.orderKey;
     try {
-      await runner.run(data, job.retryCount + 1, job.retryCount >= job.retryLimit);
+      if (orderKey !== undefined && (await order!.lanes.check(orderKey, job.id, order!.hold)) === 'wait') {
+        throw new JobDeferred('ordered');
+      }
+      await runner.run(data, job.retryCount + 1, final);
     } catch (err) {
-      if (err instanceof JobDeferred) return defer(job, data, err.reason);
-      return fail(job, err);
+      if (err instanceof JobDeferred) return defer(job, data, err.reason, orderKey);
+      await fail(job, err);
+      // Its last attempt failed: the job is dead-lettered, and its key moves on (unless held).
+      if (orderKey !== undefined && final && !order!.hold) await leaveLane(orderKey, job);
+      return;
     }
     // The work is done: the completion must stick, or pg-boss would hand the job out again.
     await record('completion', job, () => engine.sql(sql.complete, [queue, job.id]));
+    if (orderKey !== undefined) await leaveLane(orderKey, job);
   }
-  async function defer(job: FetchedJob, data: InboxJob, reason: DeferReason) {
+  /** Leaves the lane; a failure is logged (the next check finds the finished job and drops it). */
+  async function leaveLane(orderKey: string, job: FetchedJob) {
+    try {
+      await order!.lanes.leave(orderKey, job.id);
+    } catch (err) {
+      runner.log.warn(
+        { job: job.id, err: describeError(err) },
+        'could not take a finished job out of its ordering lane: the next event of its key starts on its next look',
+      );
+    }
+  }
+  async function defer(job: FetchedJob, data: InboxJob, reason: DeferReason, orderKey?: string) {
     await record('deferral', job, () => engine.sql(sql.defer, [queue, job.id, started(job), deferMs]));
     runner.deferred(data, reason);
+    // The earlier event may have left its lane between the check and the deferral, promoting no one.
+    if (reason === 'ordered' && orderKey !== undefined) {
+      const now = await order!.lanes.check(orderKey, job.id, order!.hold).catch(() => 'wait' as const);
+      if (now === 'run') await order!.lanes.promote(job.id).catch(() => undefined);
+    }
   }
   // pg-boss's fail() retries the job with backoff (or keeps it as failed); only while this run still
   // holds it, not after it expired and another worker took it.

@@ -1,11 +1,14 @@
-// Ordering in the BullMQ inbox (`ordered: true`), on real Redis and BullMQ: events of one ordering key (a
+// Ordering in the durable inbox (`ordered: true`), on real BullMQ and Redis and on real pg-boss and
+// PostgreSQL: events of one ordering key (a
 // Chatwoot conversation, a Stripe object) run one at a time across workers, in the order the web side
 // accepted them, while other keys go on; a failing event holds its key until it is dead-lettered (or,
 // with holdOrderOnFailure, until it is retried). Each figure is printed, and the unordered run beside it
 // shows what the test catches without the feature.
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createBullMQInbox, type BullMQInbox } from '../../src/inbox/bullmq.js';
+import { createBullMQInbox } from '../../src/inbox/bullmq.js';
+import type { DeadLetter, Inbox, InboxWorker, InboxWorkerOptions } from '../../src/inbox/inbox.js';
+import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
 import { createChatwootHandler, createStripeHandler } from '../../src/index.js';
 import type { ChatwootEvent, StripeWebhookEvent, WebhookContext } from '../../src/index.js';
 import {
@@ -15,9 +18,10 @@ import {
   stripeEvent,
 } from '../../src/testing/index.js';
 import { sleep } from '../helpers/http.js';
-import { redisUp, requireService } from '../helpers/services.js';
+import { DATABASE_URL, newPool, postgresUp, redisUp, requireService } from '../helpers/services.js';
 
-const available = await redisUp();
+const redisAvailable = await redisUp();
+const postgresAvailable = await postgresUp();
 const SECRET = 'cw-ordering-secret';
 const connection = { host: '127.0.0.1', port: 6379 };
 
@@ -26,22 +30,85 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function inboxFor(options: Partial<Parameters<typeof createBullMQInbox>[0]> = {}): BullMQInbox {
-  const inbox = createBullMQInbox({
-    connection,
-    queueName: `hg-order-${randomUUID()}`,
-    backoffMs: 50,
-    logger: false,
-    ...options,
-  });
-  cleanups.push(async () => {
-    await inbox.close(2000);
-    const cleaner = createBullMQInbox({ connection, queueName: inbox.queue.name, logger: false });
-    await cleaner.queue.obliterate({ force: true }).catch(() => undefined);
-    await cleaner.close();
-  });
-  return inbox;
+interface OrderedOptions {
+  ordered: boolean;
+  holdOrderOnFailure?: boolean;
+  attempts?: number;
 }
+
+/** An inbox of either engine, as these tests drive it. */
+type TestInbox = Inbox &
+  DeadLetter & {
+    worker(options: InboxWorkerOptions & { concurrency: number; inFlightDelayMs: number }): InboxWorker;
+    count(): Promise<number>;
+  };
+
+const ENGINES = [
+  {
+    name: 'BullMQ',
+    available: redisAvailable,
+    service: 'Redis',
+    make(options: OrderedOptions): TestInbox {
+      const inbox = createBullMQInbox({
+        connection,
+        queueName: `hg-order-${randomUUID()}`,
+        backoffMs: 50,
+        logger: false,
+        ...options,
+      });
+      cleanups.push(async () => {
+        await inbox.close(2000);
+        const cleaner = createBullMQInbox({ connection, queueName: inbox.queue.name, logger: false });
+        await cleaner.queue.obliterate({ force: true }).catch(() => undefined);
+        await cleaner.close();
+      });
+      return Object.assign(Object.create(inbox) as typeof inbox, {
+        count: () => inbox.queue.count(),
+      });
+    },
+  },
+  {
+    name: 'pg-boss',
+    available: postgresAvailable,
+    service: 'PostgreSQL',
+    make(options: OrderedOptions): TestInbox {
+      const queueName = `hg_order_${randomUUID().replaceAll('-', '')}`;
+      const inbox = createPgBossInbox({
+        connection: DATABASE_URL,
+        queueName,
+        backoffMs: 1000,
+        logger: false,
+        ...options,
+      });
+      cleanups.push(async () => {
+        await inbox.close(2000);
+        const cleaner = createPgBossInbox({ connection: DATABASE_URL, queueName, logger: false });
+        await cleaner.boss.start();
+        await cleaner.boss.deleteQueue(queueName).catch(() => undefined);
+        await cleaner.boss
+          .getDb()
+          .executeSql('DELETE FROM pgboss.hookguard_lane WHERE queue = $1', [queueName])
+          .catch(() => undefined);
+        await cleaner.close();
+      });
+      const worker = inbox.worker.bind(inbox);
+      return Object.assign(Object.create(inbox) as typeof inbox, {
+        worker: (o: Parameters<typeof worker>[0]) => worker({ pollingIntervalSeconds: 0.5, ...o }),
+        count: async () => {
+          const pool = newPool();
+          try {
+            const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1', [
+              queueName,
+            ]);
+            return (rows[0] as { n: number }).n;
+          } finally {
+            await pool.end();
+          }
+        },
+      });
+    },
+  },
+] as const;
 
 async function until(check: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -93,131 +160,156 @@ async function deliver(
       chatwootEvent('message_created', { content: String(m), conversation: { id: 1000 + c, inbox_id: 1 } }),
     ),
   );
-  // Four senders at once, as several web processes; each takes the next message of a random conversation.
+  // Four senders at once, as several web processes; each takes the next message of a random conversation
+  // that has none in flight, so a conversation's messages are accepted one after the other, in order.
+  const busy = new Set<number>();
   const pick = () => {
-    const open = queues.filter((q) => q.length > 0);
-    return open.length === 0 ? undefined : open[Math.floor(Math.random() * open.length)]!.shift();
+    const open = [...queues.keys()].filter((c) => queues[c]!.length > 0 && !busy.has(c));
+    if (open.length === 0) return undefined;
+    const c = open[Math.floor(Math.random() * open.length)]!;
+    busy.add(c);
+    return { c, event: queues[c]!.shift()! };
   };
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      for (let event = pick(); event !== undefined; event = pick()) {
-        const signed = signChatwootPayload(event, SECRET);
+      while (queues.some((q) => q.length > 0)) {
+        const next = pick();
+        if (next === undefined) {
+          await sleep(1);
+          continue;
+        }
+        const signed = signChatwootPayload(next.event, SECRET);
         const answer = await handle(post(signed.body, signed.headers));
+        busy.delete(next.c);
         expect(answer.status).toBe(200);
       }
     }),
   );
 }
 
-describe.runIf(requireService('Redis', available))('BullMQ inbox ordering', () => {
-  it('runs each conversation one message at a time, in the order accepted, across three workers of concurrency 8', async () => {
-    const conversations = 30;
-    const messages = 8;
-    const results: Record<string, { outOfOrder: number; overlaps: number; ms: number }> = {};
-    for (const ordered of [false, true]) {
-      const inbox = inboxFor({ ordered });
-      const seen = recorder();
-      const options = { secret: SECRET, inbox, logger: false as const, onEvent: seen.handle };
-      // Every message arrives before a worker starts, so the unordered run has the whole backlog to race.
-      await deliver(createChatwootHandler(options), conversations, messages);
-      const started = Date.now();
-      for (let i = 0; i < 3; i++) inbox.worker({ chatwoot: options, concurrency: 8, inFlightDelayMs: 2000 });
-      await until(() => seen.total() >= conversations * messages, 60_000);
-      await sleep(300); // nothing more may run
-      results[ordered ? 'ordered' : 'unordered'] = {
-        outOfOrder: seen.outOfOrder(),
-        overlaps: seen.overlaps(),
-        ms: Date.now() - started,
+describe.each(ENGINES)('$name inbox ordering', (engine) => {
+  const up = requireService(engine.service, engine.available);
+  it.runIf(up)(
+    'runs each conversation one message at a time, in the order accepted, across three workers of concurrency 8',
+    async () => {
+      const conversations = 30;
+      const messages = 8;
+      const results: Record<string, { outOfOrder: number; overlaps: number; ms: number }> = {};
+      for (const ordered of [false, true]) {
+        const inbox = engine.make({ ordered });
+        const seen = recorder();
+        const options = { secret: SECRET, inbox, logger: false as const, onEvent: seen.handle };
+        // Every message arrives before a worker starts, so the unordered run has the whole backlog to race.
+        await deliver(createChatwootHandler(options), conversations, messages);
+        const started = Date.now();
+        for (let i = 0; i < 3; i++)
+          inbox.worker({ chatwoot: options, concurrency: 8, inFlightDelayMs: 2000 });
+        await until(() => seen.total() >= conversations * messages, 60_000);
+        await sleep(300); // nothing more may run
+        results[ordered ? 'ordered' : 'unordered'] = {
+          outOfOrder: seen.outOfOrder(),
+          overlaps: seen.overlaps(),
+          ms: Date.now() - started,
+        };
+        expect(seen.total()).toBe(conversations * messages);
+        expect([...seen.runs.values()].every((n) => n === 1)).toBe(true);
+        if (ordered) {
+          expect(seen.overlaps()).toBe(0);
+          expect(seen.outOfOrder()).toBe(0);
+          for (const seqs of seen.order.values()) expect(seqs).toEqual([...Array(messages).keys()]);
+        }
+      }
+      console.log(
+        `${engine.name} ordering, ${conversations} conversations x ${messages} messages, 3 workers x 8: ` +
+          `unordered ${results.unordered!.outOfOrder} conversations out of order, ${results.unordered!.overlaps} overlapping runs (${results.unordered!.ms} ms); ` +
+          `ordered ${results.ordered!.outOfOrder} and ${results.ordered!.overlaps} (${results.ordered!.ms} ms)`,
+      );
+      // Without ordering the same run does break order: the test catches a missing feature.
+      expect(results.unordered!.outOfOrder + results.unordered!.overlaps).toBeGreaterThan(0);
+    },
+    150_000,
+  );
+
+  it.runIf(up)(
+    'holds a key through its failing event, moves on once it is dead-lettered, and never holds up other keys',
+    async () => {
+      const inbox = engine.make({ ordered: true, attempts: 3 });
+      const log: string[] = [];
+      const onEvent = (event: StripeWebhookEvent, ctx: WebhookContext) => {
+        const id = stepOf(event);
+        if (id === 'a1') {
+          log.push(`a1 fail ${ctx.attempt ?? '?'}`);
+          throw new Error('dependency down');
+        }
+        log.push(id);
       };
-      expect(seen.total()).toBe(conversations * messages);
-      expect([...seen.runs.values()].every((n) => n === 1)).toBe(true);
-      if (ordered) {
-        expect(seen.overlaps()).toBe(0);
-        expect(seen.outOfOrder()).toBe(0);
-        for (const seqs of seen.order.values()) expect(seqs).toEqual([...Array(messages).keys()]);
+      const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
+      const handle = createStripeHandler(options);
+      const send = async (object: string, step: string) => {
+        const signed = signStripePayload(
+          stripeEvent('customer.subscription.updated', {
+            data: { object: { id: object, metadata: { step } } },
+          }),
+          'whsec_ordering',
+        );
+        expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
+      };
+      await send('sub_a', 'a1');
+      await send('sub_a', 'a2');
+      await send('sub_b', 'b1');
+      inbox.worker({ stripe: options, concurrency: 4, inFlightDelayMs: 5000 });
+      await until(() => log.includes('a2'), 20_000);
+      // b1 ran while a1 was still failing; a2 only after a1's third and last attempt.
+      expect(log.indexOf('b1')).toBeLessThan(log.indexOf('a1 fail 3'));
+      expect(log.indexOf('a2')).toBeGreaterThan(log.indexOf('a1 fail 3'));
+      expect(log.filter((entry) => entry === 'a2')).toHaveLength(1);
+      expect((await inbox.failed()).length).toBe(1);
+    },
+    60_000,
+  );
+
+  it.runIf(up)(
+    'with holdOrderOnFailure, keeps the key held after the dead letter until the failed event is retried',
+    async () => {
+      const inbox = engine.make({ ordered: true, holdOrderOnFailure: true, attempts: 2 });
+      const log: string[] = [];
+      let healthy = false;
+      const onEvent = (event: StripeWebhookEvent) => {
+        const step = stepOf(event);
+        if (step === 'a1' && !healthy) throw new Error('dependency down');
+        log.push(step);
+      };
+      const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
+      const handle = createStripeHandler(options);
+      for (const step of ['a1', 'a2']) {
+        const signed = signStripePayload(
+          stripeEvent('customer.subscription.updated', {
+            data: { object: { id: 'sub_h', metadata: { step } } },
+          }),
+          'whsec_ordering',
+        );
+        expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
       }
-    }
-    console.log(
-      `ordering, ${conversations} conversations x ${messages} messages, 3 workers x 8: ` +
-        `unordered ${results.unordered!.outOfOrder} conversations out of order, ${results.unordered!.overlaps} overlapping runs (${results.unordered!.ms} ms); ` +
-        `ordered ${results.ordered!.outOfOrder} and ${results.ordered!.overlaps} (${results.ordered!.ms} ms)`,
-    );
-    // Without ordering the same run does break order: the test catches a missing feature.
-    expect(results.unordered!.outOfOrder + results.unordered!.overlaps).toBeGreaterThan(0);
-  }, 150_000);
-
-  it('holds a key through its failing event, moves on once it is dead-lettered, and never holds up other keys', async () => {
-    const inbox = inboxFor({ ordered: true, attempts: 3, backoffMs: 150 });
-    const log: string[] = [];
-    const onEvent = (event: StripeWebhookEvent, ctx: WebhookContext) => {
-      const id = stepOf(event);
-      if (id === 'a1') {
-        log.push(`a1 fail ${ctx.attempt ?? '?'}`);
-        throw new Error('dependency down');
+      inbox.worker({ stripe: options, concurrency: 2, inFlightDelayMs: 300 });
+      let failed: Awaited<ReturnType<TestInbox['failed']>> = [];
+      const end = Date.now() + 10_000;
+      while (failed.length === 0 && Date.now() < end) {
+        await sleep(50);
+        failed = await inbox.failed();
       }
-      log.push(id);
-    };
-    const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
-    const handle = createStripeHandler(options);
-    const send = async (object: string, step: string) => {
-      const signed = signStripePayload(
-        stripeEvent('customer.subscription.updated', {
-          data: { object: { id: object, metadata: { step } } },
-        }),
-        'whsec_ordering',
-      );
-      expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
-    };
-    await send('sub_a', 'a1');
-    await send('sub_a', 'a2');
-    await send('sub_b', 'b1');
-    inbox.worker({ stripe: options, concurrency: 4, inFlightDelayMs: 5000 });
-    await until(() => log.includes('a2'), 20_000);
-    // b1 ran while a1 was still failing; a2 only after a1's third and last attempt.
-    expect(log.indexOf('b1')).toBeLessThan(log.indexOf('a1 fail 3'));
-    expect(log.indexOf('a2')).toBeGreaterThan(log.indexOf('a1 fail 3'));
-    expect(log.filter((entry) => entry === 'a2')).toHaveLength(1);
-    expect((await inbox.failed()).length).toBe(1);
-  }, 60_000);
+      expect(failed).toHaveLength(1);
+      await sleep(1500); // a2 is looked at again every 300 ms: held, it does not run
+      expect(log).toEqual([]);
+      healthy = true;
+      expect(await inbox.retry(failed[0]!.id)).toBe(true);
+      await until(() => log.length === 2, 10_000);
+      expect(log).toEqual(['a1', 'a2']);
+    },
+    60_000,
+  );
 
-  it('with holdOrderOnFailure, keeps the key held after the dead letter until the failed event is retried', async () => {
-    const inbox = inboxFor({ ordered: true, holdOrderOnFailure: true, attempts: 2, backoffMs: 50 });
-    const log: string[] = [];
-    let healthy = false;
-    const onEvent = (event: StripeWebhookEvent) => {
-      const step = stepOf(event);
-      if (step === 'a1' && !healthy) throw new Error('dependency down');
-      log.push(step);
-    };
-    const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
-    const handle = createStripeHandler(options);
-    for (const step of ['a1', 'a2']) {
-      const signed = signStripePayload(
-        stripeEvent('customer.subscription.updated', {
-          data: { object: { id: 'sub_h', metadata: { step } } },
-        }),
-        'whsec_ordering',
-      );
-      expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
-    }
-    inbox.worker({ stripe: options, concurrency: 2, inFlightDelayMs: 300 });
-    let failed: Awaited<ReturnType<BullMQInbox['failed']>> = [];
-    const end = Date.now() + 10_000;
-    while (failed.length === 0 && Date.now() < end) {
-      await sleep(50);
-      failed = await inbox.failed();
-    }
-    expect(failed).toHaveLength(1);
-    await sleep(1500); // a2 is looked at again every 300 ms: held, it does not run
-    expect(log).toEqual([]);
-    healthy = true;
-    expect(await inbox.retry(failed[0]!.id)).toBe(true);
-    await until(() => log.length === 2, 10_000);
-    expect(log).toEqual(['a1', 'a2']);
-  }, 60_000);
-
-  it('refuses an event whose orderKey throws (500, nothing queued), so the retry is', async () => {
-    const inbox = inboxFor({ ordered: true });
+  it.runIf(up)('refuses an event whose orderKey throws (500, nothing queued), so the retry is', async () => {
+    const inbox = engine.make({ ordered: true });
     const handle = createChatwootHandler({
       secret: SECRET,
       inbox,
@@ -231,6 +323,6 @@ describe.runIf(requireService('Redis', available))('BullMQ inbox ordering', () =
     const answer = await handle(post(signed.body, signed.headers));
     expect(answer.status).toBe(500);
     expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'HANDLER_FAILED' } });
-    expect(await inbox.queue.count()).toBe(0);
+    expect(await inbox.count()).toBe(0);
   });
 });
