@@ -9,7 +9,6 @@ import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
 // member runs; the others wait as delayed jobs, and the job that leaves the lane promotes the next. Each
 // script touches one key (Redis Cluster's rule).
 
-
 // KEYS[1] lane; ARGV[1] job id. Joins the lane once (a duplicate delivery keeps its first place).
 const JOIN = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 local t = redis.call('TIME')

@@ -5,7 +5,10 @@ import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
 // the lowest of its key's rows; the others are given back (no attempt used) and the job that leaves the
 // lane makes the next one due at once. Same rules as the BullMQ lanes (bullmq-lanes.ts).
 
-type Sql = (text: string, values: unknown[]) => Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
+type Sql = (
+  text: string,
+  values: unknown[],
+) => Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
 
 export type LaneVerdict = 'run' | 'wait';
 
