@@ -224,7 +224,98 @@ async function pgBossRows(): Promise<{ latency: LatencyRow[]; throughput: Throug
   };
 }
 
+const ORDERED_JOBS = smoke ? 100 : 4000;
+const ORDER_KEYS = smoke ? 20 : 1000;
+
+/**
+ * Worker throughput with `ordered: true` beside the same jobs unordered, same engine, same run: ORDERED_JOBS
+ * Stripe events over ORDER_KEYS objects (4 events each), all queued before the worker starts, no-op
+ * handler. Ordering gives each key's events one at a time, so a key's later events wait for its earlier.
+ */
+async function orderedRows(
+  engine: 'BullMQ' | 'pg-boss',
+  make: (
+    ordered: boolean,
+    queue: string,
+  ) => Inbox & {
+    worker(o: object): InboxWorker;
+    close(): Promise<void>;
+  },
+  workerOptions: object,
+  drop: (queue: string) => Promise<unknown>,
+): Promise<ThroughputRow[]> {
+  const rows: ThroughputRow[] = [];
+  for (const ordered of [false, true]) {
+    const queue = `hg_bench_order_${randomUUID().replaceAll('-', '')}`;
+    const inbox = make(ordered, queue);
+    for (let i = 0; i < ORDERED_JOBS; i += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, ORDERED_JOBS - i) }, (_, j) => {
+          const n = i + j;
+          const event = testing.stripeEvent('customer.subscription.updated', {
+            id: `evt_order_${n}`,
+            data: { object: { id: `sub_${n % ORDER_KEYS}` } },
+          });
+          return inbox.enqueue({
+            provider: 'stripe',
+            event,
+            key: `stripe:${event.id}`,
+            deliveryId: undefined,
+            name: event.type,
+            orderKey: `stripe:sub_${n % ORDER_KEYS}`,
+          });
+        }),
+      );
+    }
+    const t0 = performance.now();
+    const worker = inbox.worker({
+      stripe: { secret: SECRET, onEvent() {} },
+      logger: false,
+      ...workerOptions,
+    });
+    await untilDone(() => worker.stats().processed, ORDERED_JOBS);
+    const seconds = (performance.now() - t0) / 1000;
+    await worker.close();
+    await drop(queue);
+    await inbox.close();
+    rows.push({
+      engine,
+      name: `${ordered ? 'ordered' : 'unordered'}, ${ORDER_KEYS} keys × ${ORDERED_JOBS / ORDER_KEYS} events, no-op`,
+      jobs: ORDERED_JOBS,
+      perSecond: Math.round(ORDERED_JOBS / seconds),
+    });
+  }
+  return rows;
+}
+
 const results = [await bullmqRows(), await pgBossRows()];
+const orderedThroughput = [
+  ...(await orderedRows(
+    'BullMQ',
+    (ordered, queue) => bullmq.createBullMQInbox({ connection, queueName: queue, ordered, logger: false }),
+    { concurrency: 16 },
+    async (queue) => {
+      const q = new Queue(queue, { connection });
+      await q.obliterate({ force: true }).catch(() => undefined);
+      await q.close();
+    },
+  )),
+  ...(await orderedRows(
+    'pg-boss',
+    (ordered, queue) =>
+      pgBoss.createPgBossInbox({ connection: DATABASE_URL, queueName: queue, ordered, logger: false }),
+    { concurrency: 8, pollingIntervalSeconds: 0.5 },
+    async (queue) => {
+      const boss = new PgBoss(DATABASE_URL);
+      boss.on('error', () => undefined);
+      await boss.start();
+      await boss.deleteQueue(queue).catch(() => undefined);
+      await boss.getDb().executeSql('DELETE FROM pgboss.hookguard_lane WHERE queue = $1', [queue]);
+      await boss.stop({ graceful: false, wait: true });
+    },
+  )),
+];
+results.push({ latency: [], throughput: orderedThroughput });
 const latency = results.flatMap((r) => r.latency);
 const throughput = results.flatMap((r) => r.throughput);
 const ours = (engine: string) => latency.find((r) => r.engine === engine && r.name.startsWith('hookguard'))!;
@@ -246,6 +337,15 @@ const targets = [
     value: `${worker('BullMQ').perSecond}/s`,
     met: worker('BullMQ').perSecond >= 1000,
   },
+  ...(['BullMQ', 'pg-boss'] as const).map((engine) => {
+    const [unordered, ordered] = orderedThroughput.filter((r) => r.engine === engine);
+    const ratio = Math.round((ordered!.perSecond / unordered!.perSecond) * 100) / 100;
+    return {
+      target: `${engine} worker ordered ≥ 0.7 × unordered at ${ORDER_KEYS} keys`,
+      value: `${ratio} ×`,
+      met: ratio >= 0.7,
+    };
+  }),
   {
     target: 'pg-boss worker ≥ 300 no-op events/s',
     value: `${worker('pg-boss').perSecond}/s`,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Job, type Worker } from 'bullmq';
+import { Job, type Queue, type Worker } from 'bullmq';
 import type { IoRedisLike } from '../stores/redis.js';
 import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
 
@@ -9,14 +9,15 @@ import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
 // member runs; the others wait as delayed jobs, and the job that leaves the lane promotes the next. Each
 // script touches one key (Redis Cluster's rule).
 
-// KEYS[1] lane; ARGV[1] job id. Joins the lane once (a duplicate delivery keeps its first place).
-const JOIN = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+// KEYS[1] lane; ARGV[1] job id. Joins the lane once (a duplicate delivery keeps its first place); the
+// job's rank in its lane (0: it heads it).
+const JOIN = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return redis.call('ZRANK', KEYS[1], ARGV[1]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] and tonumber(last[2]) >= now then now = tonumber(last[2]) + 1 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
-return 1`;
+return redis.call('ZRANK', KEYS[1], ARGV[1])`;
 
 // KEYS[1] lane; ARGV[1] job id. {1} when the job may run (it heads its lane, or is in none), else
 // {0, head id, head score, Redis time in microseconds}.
@@ -42,15 +43,27 @@ export function lanesOf(queueName: string) {
   const laneOf = (orderKey: string) =>
     `hookguard:inbox:${queueName}:lane:${createHash('sha256').update(orderKey).digest('base64url')}`;
 
-  /** Web side, before the job is added: the job takes its place in its key's lane. */
-  async function join(client: IoRedisLike, orderKey: string, jobId: string): Promise<void> {
-    await client.call('EVAL', JOIN, 1, laneOf(orderKey), jobId);
+  /**
+   * Web side, before the job is added: the job takes its place in its key's lane. True when it heads the
+   * lane; a job behind others is then added delayed ("parked"), so that no worker takes it only to give it
+   * back, and the job ahead of it promotes it as it leaves.
+   */
+  async function join(client: IoRedisLike, orderKey: string, jobId: string): Promise<boolean> {
+    return Number(await client.call('EVAL', JOIN, 1, laneOf(orderKey), jobId)) === 0;
+  }
+
+  /** Web side, after a parked job was added: the job ahead may have left before it existed. */
+  async function heads(client: IoRedisLike, orderKey: string, jobId: string): Promise<boolean> {
+    const answer = (await client.call('EVAL', HEAD, 1, laneOf(orderKey), jobId)) as [number];
+    return answer[0] === 1;
   }
 
   /**
-   * Worker side, before a run: 'run' when the job heads its lane (or is in none). A head that can no
-   * longer run is taken out first: its job finished, was removed, or (unless `hold`) failed for good, or
-   * it never got written (no job `LANE_WRITE_GRACE_MS` after it joined).
+   * Worker side, before a run: 'run' when the job heads its lane (or is in none). With `inspect`, a head
+   * that can no longer run is taken out first: its job finished, was removed, or (unless `hold`) failed
+   * for good, or it never got written (no job `LANE_WRITE_GRACE_MS` after it joined). A job's first look
+   * skips that (two round trips): a head is almost always alive, and a dead one is found on the waiting
+   * job's next look, `inFlightDelayMs` later.
    */
   async function check(
     worker: Worker<unknown>,
@@ -58,11 +71,13 @@ export function lanesOf(queueName: string) {
     orderKey: string,
     jobId: string,
     hold: boolean,
+    inspect: boolean,
   ): Promise<LaneVerdict> {
     const lane = laneOf(orderKey);
     for (;;) {
       const answer = (await client.call('EVAL', HEAD, 1, lane, jobId)) as [number, string?, string?, string?];
       if (answer[0] === 1) return 'run';
+      if (!inspect) return 'wait';
       const [, head, score, now] = answer;
       if (!(await isDead(worker, head!, Number(now) - Number(score), hold))) return 'wait';
       await client.call('EVAL', DROP, 1, lane, head!, score!);
@@ -75,12 +90,12 @@ export function lanesOf(queueName: string) {
     if (next !== null && next !== undefined) await promote(worker, next);
   }
 
-  return { join, check, leave };
+  return { join, heads, check, leave };
 }
 
 /** Moves a waiting (delayed) job to run now; a job in any other state is left as it is. */
-export async function promote(worker: Worker<unknown>, jobId: string): Promise<void> {
-  const job = await Job.fromId(worker, jobId);
+export async function promote(owner: Worker<unknown> | Queue, jobId: string): Promise<void> {
+  const job = await Job.fromId(owner, jobId);
   if (job === undefined) return;
   // Raced by its own worker re-checking, or not delayed at all: nothing to do either way.
   await job.promote().catch(() => undefined);

@@ -137,10 +137,10 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
   const lanes = options.ordered === true ? lanesOf(queueName) : undefined;
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const jobId = job.key === undefined ? undefined : jobIdOf(job.key);
-    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it.
-    if (lanes !== undefined && jobId !== undefined && job.orderKey !== undefined) {
-      await lanes.join(await redisOf(queue), job.orderKey, jobId);
-    }
+    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it. One behind
+    // others is added parked (delayed), to be promoted by the one ahead as it leaves.
+    const ordered = lanes !== undefined && jobId !== undefined && job.orderKey !== undefined;
+    const parked = ordered && !(await lanes.join(await redisOf(queue), job.orderKey!, jobId));
     // Both go out at once on the queue's one connection (one round trip), the state read first: it sees
     // the job only if it existed before this add, which is then a no-op. Were the read ever to run
     // second, a new event would be reported as a duplicate: still a 2xx sent after the job exists.
@@ -152,8 +152,12 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
         backoff: { type: 'exponential', delay: backoffMs },
         removeOnComplete: { age: Math.ceil(keepCompletedMs / 1000) },
         removeOnFail: { age: Math.ceil(keepFailedMs / 1000) },
+        ...(parked ? { delay: INBOX_DEFAULTS.deferMs } : {}),
       }),
     ]);
+    if (parked && (await lanes.heads(await redisOf(queue), job.orderKey!, jobId!))) {
+      await promote(queue, jobId!); // the one ahead left before this job existed: nobody promoted it
+    }
     backlog.enqueued();
     return before === 'unknown' ? 'queued' : 'duplicate';
   };
@@ -316,7 +320,9 @@ function processor(
         ? { ...order, worker: order.worker(), orderKey: data.orderKey, jobId: job.id }
         : undefined;
     try {
-      if (lane !== undefined && (await laneCheck(lane)) === 'wait') throw new JobDeferred('ordered');
+      // attemptsStarted counts this start too: above 1, the job was looked at before (deferred or run).
+      const inspect = (job.attemptsStarted ?? 2) > 1;
+      if (lane !== undefined && (await laneCheck(lane, inspect)) === 'wait') throw new JobDeferred('ordered');
       const result = await Promise.race([runner.run(data, attempt, final), abandoned]);
       if (lane !== undefined) await leaveLane(lane, runner);
       return result;
@@ -331,7 +337,7 @@ function processor(
       // worker has no handlers for it: look again later, without spending one of the job's attempts.
       await job.moveToDelayed(Date.now() + deferMs, token);
       // The earlier event may have left its lane between the check and the move, promoting no one.
-      if (lane !== undefined && err.reason === 'ordered' && (await laneCheck(lane)) === 'run') {
+      if (lane !== undefined && err.reason === 'ordered' && (await laneCheck(lane, false)) === 'run') {
         await promote(lane.worker, lane.jobId);
       }
       runner.deferred(data, err.reason);
@@ -346,8 +352,9 @@ interface Lane extends Ordering {
   jobId: string;
 }
 
-async function laneCheck(lane: Lane) {
-  return lane.lanes.check(lane.worker, await redisOf(lane.worker), lane.orderKey, lane.jobId, lane.hold);
+async function laneCheck(lane: Lane, inspect: boolean) {
+  const client = await redisOf(lane.worker);
+  return lane.lanes.check(lane.worker, client, lane.orderKey, lane.jobId, lane.hold, inspect);
 }
 
 /** Leaves the lane; a failure is logged (the next check finds the finished job and drops it). */

@@ -24,13 +24,29 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
         throw err;
       }));
 
-  /** Web side, before the job is sent: the job takes its place in its key's lane (once). */
-  async function join(orderKey: string, jobId: string): Promise<void> {
+  /**
+   * Web side, before the job is sent: the job takes its place in its key's lane (once). True when no other
+   * job of its key waits: a job behind others is then sent parked (due later), as on BullMQ.
+   */
+  async function join(orderKey: string, jobId: string): Promise<boolean> {
     await ready();
-    await sql(
-      `INSERT INTO ${table} (queue, order_key, job_id) VALUES ($1, $2, $3::uuid) ON CONFLICT DO NOTHING`,
+    const { rows } = await sql(
+      `WITH joined AS (INSERT INTO ${table} (queue, order_key, job_id) VALUES ($1, $2, $3::uuid)
+         ON CONFLICT DO NOTHING)
+       SELECT NOT EXISTS (SELECT 1 FROM ${table} WHERE queue = $1 AND order_key = $2 AND job_id <> $3::uuid)
+         AS alone`,
       [queue, orderKey, jobId],
     );
+    return rows[0]?.alone === true;
+  }
+
+  /** Web side, after a parked job was sent: the jobs ahead may have left before it existed. */
+  async function heads(orderKey: string, jobId: string): Promise<boolean> {
+    const { rows } = await sql(
+      `SELECT job_id::text AS id FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT 1`,
+      [queue, orderKey],
+    );
+    return rows[0]?.id === jobId;
   }
 
   /** Worker side, before a run: 'run' when the job heads its lane or is in none (see bullmq-lanes.ts). */
@@ -63,14 +79,27 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
     }
   }
 
-  /** After the job's last run: leaves the lane and makes the next job of its key due now. */
+  /** After the job's last run: leaves the lane and makes the next job of its key due now (one statement). */
   async function leave(orderKey: string, jobId: string): Promise<void> {
-    await sql(`DELETE FROM ${table} WHERE queue = $1 AND job_id = $2::uuid`, [queue, jobId]);
-    const { rows } = await sql(
-      `SELECT job_id::text AS id FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT 1`,
-      [queue, orderKey],
-    );
-    if (rows[0] !== undefined) await promote(String(rows[0].id));
+    await sql(leaving(`DELETE FROM ${table} WHERE queue = $1 AND job_id = $3::uuid`), [
+      queue,
+      orderKey,
+      jobId,
+    ]);
+  }
+
+  /**
+   * `first` (a data-modifying statement on $1 queue, $2 order key, $3 job id), the job's leaving of its
+   * lane and the promotion of the next, as one statement: one commit (the completion and the leaving of a
+   * successful run go together this way).
+   */
+  function leaving(first: string): string {
+    return `WITH done AS (${first}),
+         gone AS (DELETE FROM ${table} WHERE queue = $1 AND job_id = $3::uuid),
+         next AS (SELECT job_id FROM ${table} WHERE queue = $1 AND order_key = $2 AND job_id <> $3::uuid
+           ORDER BY seq LIMIT 1)
+       UPDATE ${schema}.job SET start_after = now()
+       WHERE name = $1 AND id = (SELECT job_id FROM next) AND state IN ('created', 'retry') AND start_after > now()`;
   }
 
   /** A job given back to wait for its turn is due now (its next fetch takes it). */
@@ -82,7 +111,7 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
     );
   }
 
-  return { join, check, leave, promote };
+  return { join, heads, check, leave, leaving, promote };
 }
 
 async function createTable(sql: Sql, table: string): Promise<void> {

@@ -162,14 +162,19 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
   const order = lanes === undefined ? undefined : { lanes, hold: options.holdOrderOnFailure === true };
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const boss = await engine.start();
-    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it.
-    if (lanes !== undefined && job.key !== undefined && job.orderKey !== undefined) {
-      await lanes.join(job.orderKey, jobIdOf(job.key));
-    }
+    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it. One behind
+    // others is sent parked (due later), to be made due by the one ahead as it leaves.
+    const laneId =
+      lanes !== undefined && job.key !== undefined && job.orderKey !== undefined
+        ? jobIdOf(job.key)
+        : undefined;
+    const parked = laneId !== undefined && !(await lanes!.join(job.orderKey!, laneId));
     const id = await boss.send(queue, dataOf(job), {
       ...engine.jobOptions,
       ...(job.key === undefined ? {} : { id: jobIdOf(job.key) }),
+      ...(parked ? { startAfter: Math.ceil(INBOX_DEFAULTS.deferMs / 1000) } : {}),
     });
+    if (parked && (await lanes!.heads(job.orderKey!, laneId))) await lanes!.promote(laneId);
     backlog.enqueued();
     return id === null ? 'duplicate' : 'queued';
   };
@@ -683,9 +688,14 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
       if (orderKey !== undefined && final && !order!.hold) await leaveLane(orderKey, job);
       return;
     }
-    // The work is done: the completion must stick, or pg-boss would hand the job out again.
-    await record('completion', job, () => engine.sql(sql.complete, [queue, job.id]));
-    if (orderKey !== undefined) await leaveLane(orderKey, job);
+    // The work is done: the completion must stick, or pg-boss would hand the job out again. An ordered job
+    // leaves its lane in the same statement.
+    if (orderKey === undefined) {
+      await record('completion', job, () => engine.sql(sql.complete, [queue, job.id]));
+    } else {
+      const completeAndLeave = order!.lanes.leaving(sql.complete.replace('id = $2', 'id = $3::uuid'));
+      await record('completion', job, () => engine.sql(completeAndLeave, [queue, orderKey, job.id]));
+    }
   }
   /** Leaves the lane; a failure is logged (the next check finds the finished job and drops it). */
   async function leaveLane(orderKey: string, job: FetchedJob) {
