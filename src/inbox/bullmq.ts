@@ -155,8 +155,8 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
         ...(parked ? { delay: INBOX_DEFAULTS.deferMs } : {}),
       }),
     ]);
-    if (parked && (await lanes.heads(await redisOf(queue), job.orderKey!, jobId!))) {
-      await promote(queue, jobId!); // the one ahead left before this job existed: nobody promoted it
+    if (parked && (await lanes.heads(await redisOf(queue), job.orderKey!, jobId))) {
+      await promote(queue, jobId); // the one ahead left before this job existed: nobody promoted it
     }
     backlog.enqueued();
     return before === 'unknown' ? 'queued' : 'duplicate';
