@@ -1,0 +1,348 @@
+// Ordering of the BullMQ inbox (`ordered: true`) across real processes, the figure of issue 23: 100
+// conversations x 20 messages, interleaved over 4 web processes (Express) into 4 worker processes of
+// concurrency 8, one worker SIGKILLed in the middle of a handler. Every run is written to Redis by the
+// workers themselves (test/helpers/ordering-process.ts), so what the dead process did is still counted:
+// per-conversation order, overlapping runs of one conversation (live, by a counter per conversation, and
+// afterwards, from each run's start and end on Redis's clock), and completed runs per message. The same
+// scenario without `ordered` shows what the test catches when the feature is missing.
+import { randomInt, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBullMQInbox } from '../../src/inbox/bullmq.js';
+import type { InboxWorkerCounts } from '../../src/inbox/inbox.js';
+import { chatwootEvent, signChatwootPayload } from '../../src/testing/index.js';
+import { startWorkers, stopWorkers, type Worker } from '../helpers/cluster.js';
+import { send, sleep } from '../helpers/http.js';
+import { newIoRedis, redisUp, requireService } from '../helpers/services.js';
+
+const available = await redisUp();
+const SECRET = 'cw-ordering-processes';
+const SCRIPT = fileURLToPath(new URL('../helpers/ordering-process.ts', import.meta.url));
+const connection = { host: '127.0.0.1', port: 6379 };
+const QUEUED = `200 ${JSON.stringify({ ok: true, queued: true })}`;
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Scenario {
+  ordered: boolean;
+  conversations: number;
+  messages: number;
+  /** The worker that is killed dies in the middle of its run number crashAfter + 1. */
+  crashAfter: number;
+  /** Conversations being sent at once (see below). */
+  window: number;
+}
+
+interface Run {
+  id: string;
+  conversation: string;
+  seq: number;
+  start: number;
+  end?: number;
+  killed?: boolean;
+}
+
+type Redis = ReturnType<typeof newIoRedis>;
+
+/** Redis's clock in µs: the clock of every run record. */
+async function redisNow(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1_000_000 + Number(micros);
+}
+
+/** Every key matching `pattern` (SCAN, so a busy shared Redis is not blocked). */
+async function keysOf(redis: Redis, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found;
+}
+
+/** The workers' records: every run (killed ones marked, their end unknown yet), and the completed ones in the order they ended. */
+async function readRuns(redis: Redis, ns: string) {
+  const runs = new Map<string, Run>();
+  const ends: Run[] = [];
+  for (const record of await redis.lrange(`${ns}runs`, 0, -1)) {
+    const [kind, id, label, at] = record.split('|') as [string, string, string, string];
+    if (kind === 'start') {
+      const [conversation, seq] = label.split('/') as [string, string];
+      runs.set(id, { id, conversation, seq: Number(seq), start: Number(at) });
+    } else if (kind === 'end') {
+      runs.get(id)!.end = Number(at);
+      ends.push(runs.get(id)!);
+    } else {
+      Object.assign(runs.get(id)!, { killed: true, end: Number(at) });
+    }
+  }
+  return { runs: [...runs.values()], ends };
+}
+
+/** Runs the scenario and returns what the workers recorded. */
+async function scenario({ ordered, conversations, messages, crashAfter, window }: Scenario) {
+  const run = randomUUID();
+  const queueName = `hg-ordp-${run}`;
+  const ns = `hg-ord:${run}:`;
+  const redis = newIoRedis();
+  const inbox = createBullMQInbox({ connection, queueName, logger: false });
+  const processes: Worker[] = [];
+  cleanups.push(async () => {
+    await stopWorkers(processes);
+    await inbox.queue.obliterate({ force: true }).catch(() => undefined);
+    await inbox.close();
+    // Lanes and dedup keys of this queue, and everything the workers recorded.
+    for (const pattern of [`hookguard:inbox:${queueName}:*`, `${ns}*`]) {
+      const keys = await keysOf(redis, pattern);
+      for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+    }
+    redis.disconnect();
+  });
+  const env = { RUN: run, QUEUE: queueName, SECRET, ORDERED: ordered ? '1' : '0' };
+  const spawnStarted = Date.now();
+  const [webs, workers] = await Promise.all([
+    startWorkers(4, { ...env, ROLE: 'web' }, SCRIPT),
+    Promise.all([
+      startWorkers(1, { ...env, ROLE: 'worker', CRASH_AFTER: String(crashAfter) }, SCRIPT),
+      startWorkers(3, { ...env, ROLE: 'worker' }, SCRIPT),
+    ]).then((sets) => sets.flat()),
+  ]);
+  processes.push(...webs, ...workers);
+  const spawnMs = Date.now() - spawnStarted;
+  const crashing = workers[0]!;
+  // When the killed worker is seen gone, on Redis's clock: its cut-off runs lasted at most until then.
+  const crashed = crashing.exited.then(async (code) => ({
+    code,
+    signal: crashing.child.signalCode,
+    at: await redisNow(redis),
+  }));
+  const clockOffset = (await redisNow(redis)) - Date.now() * 1000;
+
+  // Each conversation's messages one after the other (the next only once the previous was answered),
+  // 16 requests at a time, round robin over the web processes, each for a random one of the first
+  // `window` conversations with messages left: conversations interleave, and a conversation's messages
+  // come faster than its handler runs them, so its later ones reach the inbox while an earlier one runs.
+  const base = randomInt(1_000_000, 9_000_000);
+  const pending = Array.from({ length: conversations }, (_, c) =>
+    Array.from({ length: messages }, (_, m) =>
+      chatwootEvent('message_created', { content: String(m), conversation: { id: base + c, inbox_id: 7 } }),
+    ),
+  );
+  const total = conversations * messages;
+  const busy = new Set<number>();
+  const answers = new Map<string, number>();
+  /** When each message was answered, on Redis's clock. */
+  const acceptedAt = new Map<string, number>();
+  let turn = 0;
+  // The workers start once half the messages are queued: a backlog per conversation, then the other
+  // half arrives while they run.
+  let accepted = 0;
+  let goAt = 0;
+  let parkedAtGo = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (;;) {
+        const open = [...pending.keys()]
+          .filter((c) => pending[c]!.length > 0)
+          .slice(0, window)
+          .filter((c) => !busy.has(c));
+        if (open.length === 0) {
+          if (pending.every((queue) => queue.length === 0)) return;
+          await sleep(1);
+          continue;
+        }
+        const c = open[randomInt(open.length)]!;
+        busy.add(c);
+        const event = pending[c]!.shift()!;
+        const signed = signChatwootPayload(event, SECRET);
+        const answer = await send(`http://127.0.0.1:${webs[turn++ % webs.length]!.port}/cw`, signed);
+        acceptedAt.set(`${base + c}/${event.content}`, Date.now() * 1000 + clockOffset);
+        const label = `${answer.status} ${JSON.stringify(answer.body)}`;
+        answers.set(label, (answers.get(label) ?? 0) + 1);
+        busy.delete(c);
+        if (++accepted === Math.floor(total / 2)) {
+          // No worker has taken a job yet: the delayed ones are the events the web side parked behind others.
+          parkedAtGo = await inbox.queue.getDelayedCount();
+          goAt = Date.now();
+          await redis.set(`${ns}go`, '1');
+        }
+      }
+    }),
+  );
+  const sentMs = Date.now() - started;
+
+  // Every message completed, and no run still going (the killed ones are marked as such).
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const doneCount = await redis.hlen(`${ns}done`);
+    const { runs } = await readRuns(redis, ns);
+    if (doneCount >= total && runs.every((r) => r.end !== undefined)) break;
+    if (Date.now() > deadline) {
+      const lanes: string[] = [];
+      for (const key of await keysOf(redis, `hookguard:inbox:${queueName}:lane:*`)) {
+        const members = await redis.zrange(key, '0', '-1');
+        if (members.length > 0) lanes.push(`${key.slice(-8)}: ${members.length} from ${members[0]}`);
+      }
+      throw new Error(
+        `not done after 60 s: ${doneCount} of ${total} completed, ${runs.filter((r) => r.end === undefined).length} runs going on; ` +
+          `jobs ${JSON.stringify(await inbox.queue.getJobCounts())}; lanes not empty: ${lanes.join('; ')}`,
+      );
+    }
+    await sleep(100);
+  }
+  const doneMs = Date.now() - goAt;
+  await sleep(1500); // anything that would run a second time (a lock or a lease running out) does so now
+
+  const crash = await Promise.race([crashed, sleep(0).then(() => undefined)]);
+  await stopWorkers(workers.slice(1)); // each writes its final counts at SIGTERM
+  const stats = Object.values(await redis.hgetall(`${ns}stats`)).map(
+    (json) => JSON.parse(json) as InboxWorkerCounts,
+  );
+  const { runs, ends } = await readRuns(redis, ns);
+  // A killed run lasted until its process was seen dead (later than its kill record: the stricter end).
+  for (const r of runs) if (r.killed) r.end = crash?.at ?? Infinity;
+  const done = Object.entries(await redis.hgetall(`${ns}done`));
+  const liveOverlaps = await redis.lrange(`${ns}overlaps`, 0, -1);
+  // The jobs the dead worker held come back as stalled jobs: they, and the message after each, wait for
+  // the lock to run out; every other hand-over in a conversation is a promotion.
+  const stalled = new Set<string>();
+  for (const job of await inbox.queue.getJobs(['completed'], 0, -1)) {
+    const event = (job.data as { event: { content: string; conversation: { id: number } } }).event;
+    if ((job.stalledCounter ?? 0) > 0) stalled.add(`${event.conversation.id}/${event.content}`);
+  }
+
+  // Per conversation: the seqs of its completed runs in the order they ended (and in the order they
+  // began), overlaps, and how long each message waited once it could run (it was accepted, and the one
+  // before it had ended).
+  const byConversation = new Map<string, Run[]>();
+  for (const r of runs)
+    byConversation.set(r.conversation, [...(byConversation.get(r.conversation) ?? []), r]);
+  const expected = JSON.stringify([...Array(messages).keys()]);
+  let outOfOrder = 0;
+  let inversions = 0;
+  let timedOverlaps = 0;
+  const waits: number[] = [];
+  for (const [conversation, list] of byConversation) {
+    const endOrder = ends.filter((r) => r.conversation === conversation).map((r) => r.seq);
+    const completed = list.filter((r) => !r.killed).sort((a, b) => a.start - b.start);
+    if (JSON.stringify(endOrder) !== expected || JSON.stringify(completed.map((r) => r.seq)) !== expected)
+      outOfOrder++;
+    inversions += endOrder.filter((seq, i) => i > 0 && seq < endOrder[i - 1]!).length;
+    // Two runs of one conversation overlap when one begins before another ended.
+    let latestEnd = -Infinity;
+    for (const r of [...list].sort((a, b) => a.start - b.start)) {
+      if (r.start < latestEnd) timedOverlaps++;
+      latestEnd = Math.max(latestEnd, r.end ?? Infinity);
+    }
+    for (let i = 1; i < completed.length; i++) {
+      const [before, r] = [completed[i - 1]!, completed[i]!];
+      if (stalled.has(`${conversation}/${before.seq}`) || stalled.has(`${conversation}/${r.seq}`)) continue;
+      const ready = Math.max(before.end!, acceptedAt.get(`${conversation}/${r.seq}`) ?? 0);
+      waits.push(Math.max(0, Math.round((r.start - ready) / 1000)));
+    }
+  }
+  waits.sort((a, b) => a - b);
+  const killed = runs.filter((r) => r.killed);
+  // How long after the kill each cut-off message ran again (lock expiry, then the dead run's lease).
+  const recoveryMs = killed.map((k) => {
+    const again = runs.find((r) => !r.killed && r.conversation === k.conversation && r.seq === k.seq);
+    return again === undefined || crash === undefined ? NaN : Math.round((again.start - crash.at) / 1000);
+  });
+  return {
+    total,
+    answers: Object.fromEntries(answers),
+    spawnMs,
+    sentMs,
+    doneMs,
+    parkedAtGo,
+    crash,
+    killed,
+    recoveryMs,
+    stalled: stalled.size,
+    done,
+    conversations: byConversation.size,
+    outOfOrder,
+    inversions,
+    liveOverlaps: liveOverlaps.length,
+    timedOverlaps,
+    waits: {
+      count: waits.length,
+      median: waits[Math.floor(waits.length / 2)] ?? NaN,
+      p99: waits[Math.floor(waits.length * 0.99)] ?? NaN,
+      max: waits.at(-1) ?? NaN,
+    },
+    deferred: stats.reduce((sum, s) => sum + s.deferred, 0),
+    duplicate: stats.reduce((sum, s) => sum + s.duplicate, 0),
+  };
+}
+
+type Result = Awaited<ReturnType<typeof scenario>>;
+
+const describeRun = (name: string, r: Result) =>
+  `${name}: ${r.conversations} conversations, ${r.total} messages over 4 web processes into 4 workers x 8; ` +
+  `answers ${JSON.stringify(r.answers)}; sent in ${r.sentMs} ms, ${r.parkedAtGo} parked (delayed) when the workers started at half, ` +
+  `all completed ${r.doneMs} ms after that (processes started in ${r.spawnMs} ms); ` +
+  `worker killed by ${r.crash?.signal ?? 'nothing'} with ${r.killed.length} runs cut off ` +
+  `(${r.killed.map((k) => `${k.conversation}/${k.seq}`).join(', ')}; each ran again ${r.recoveryMs.join(', ')} ms after the kill), ` +
+  `${r.stalled} jobs came back stalled; completed runs ${r.done.reduce((sum, [, n]) => sum + Number(n), 0)} ` +
+  `(messages run more than once: ${r.done.filter(([, n]) => Number(n) > 1).length}); ` +
+  `conversations out of order ${r.outOfOrder} (${r.inversions} inversions); overlapping runs ${r.liveOverlaps} live, ${r.timedOverlaps} by time; ` +
+  `hand-over wait in a conversation (stalled jobs aside) median ${r.waits.median} ms, p99 ${r.waits.p99} ms, max ${r.waits.max} ms over ${r.waits.count}; ` +
+  `deferrals ${r.deferred} (the dead worker's last report included), completions found already recorded ${r.duplicate}`;
+
+/** What every ordered run must show. */
+function expectOrdered(r: Result, conversations: number, messages: number) {
+  expect(r.answers).toEqual({ [QUEUED]: r.total });
+  // The worker really died of SIGKILL in the middle of a handler, and the cut-off runs came back.
+  expect(r.crash).toMatchObject({ code: null, signal: 'SIGKILL' });
+  expect(r.killed.length).toBeGreaterThanOrEqual(1);
+  // Every message completed exactly once.
+  expect(r.done).toHaveLength(r.total);
+  expect(r.done.filter(([, n]) => n !== '1')).toEqual([]);
+  // Each conversation ran 0, 1, 2, … in that order, one run at a time.
+  expect(r.conversations).toBe(conversations);
+  expect(r.total).toBe(conversations * messages);
+  expect(r.outOfOrder).toBe(0);
+  expect(r.liveOverlaps).toBe(0);
+  expect(r.timedOverlaps).toBe(0);
+  // Events behind others were parked, and each was promoted as the one ahead left: none waited for its
+  // parking delay (5 s) to run out.
+  expect(r.parkedAtGo).toBeGreaterThan(0);
+  expect(r.waits.max).toBeLessThan(4000);
+}
+
+describe.runIf(requireService('Redis', available))('ordered BullMQ inbox across processes', () => {
+  it('100 conversations x 20 messages, 4 web processes, 4 workers x 8, one SIGKILLed mid-handler: order 100 %, no overlap, each message once', async () => {
+    const r = await scenario({
+      ordered: true,
+      conversations: 100,
+      messages: 20,
+      crashAfter: 150,
+      window: 24,
+    });
+    console.log(describeRun('ordered', r));
+    expectOrdered(r, 100, 20);
+  }, 150_000);
+
+  it('4 hot conversations x 50 messages, every hand-over a promotion, one worker SIGKILLed: still in order, one at a time, once', async () => {
+    const r = await scenario({ ordered: true, conversations: 4, messages: 50, crashAfter: 30, window: 4 });
+    console.log(describeRun('ordered, hot conversations', r));
+    expectOrdered(r, 4, 50);
+  }, 120_000);
+
+  it('without ordered, the same scenario (smaller) runs conversations out of order and overlapping: the tests above can fail', async () => {
+    const r = await scenario({ ordered: false, conversations: 30, messages: 10, crashAfter: 20, window: 24 });
+    console.log(describeRun('unordered', r));
+    expect(r.answers).toEqual({ [QUEUED]: r.total });
+    expect(r.crash).toMatchObject({ code: null, signal: 'SIGKILL' });
+    expect(r.done).toHaveLength(r.total);
+    expect(r.parkedAtGo).toBe(0);
+    expect(r.outOfOrder).toBeGreaterThan(0);
+    expect(r.liveOverlaps + r.timedOverlaps).toBeGreaterThan(0);
+  }, 120_000);
+});
