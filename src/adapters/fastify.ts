@@ -36,7 +36,7 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
         body: () => Promise.reject(bodyFailure(error, limit)),
       });
       closeAfterAnswer(answer, reply.raw, request.raw.socket);
-      return reply.code(answer.status).headers(fastifyHeaders(answer.headers)).send(answer.body);
+      return reply.code(answer.status).headers(answer.headers).send(answer.body);
     });
     // Not an async handler: Fastify chains a promise of its own on the one an async handler returns, and
     // `return reply` (a thenable) takes one more hop to resolve it: two promises and two microtasks more.
@@ -51,7 +51,11 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
       }).then(
         (answer) => {
           // Nothing returned: the reply is a thenable, and returning it would make this promise wait on it.
-          reply.code(answer.status).headers(fastifyHeaders(answer.headers)).send(answer.body);
+          reply
+            .code(answer.status)
+            .headers(answer.headers)
+            .header('content-type', JSON_UTF8)
+            .send(answer.body);
         },
         (err: unknown) => void reply.send(err), // to the error handler above
       );
@@ -59,22 +63,11 @@ function plugin(handle: WebhookHandler, path: string, limits: BodyLimits): Fasti
   };
 }
 
-const withCharset = new WeakMap<Readonly<Record<string, string>>, Record<string, string>>();
-
 /**
- * An answer's headers with the JSON content type as Fastify sends it (`; charset=utf-8`). Given plain
- * `application/json`, Fastify appends the charset itself on every reply, and Node then checks that new
- * string again; the pipeline's answers are built once, so their Fastify form is too.
+ * Every answer is JSON. Given plain `application/json`, Fastify appends `; charset=utf-8` itself on every
+ * reply (a new string, which Node then validates again); handed the full type, it sends it as it is.
  */
-function fastifyHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
-  let own = withCharset.get(headers);
-  if (own === undefined) {
-    own = { ...headers };
-    if (own['content-type'] === 'application/json') own['content-type'] = 'application/json; charset=utf-8';
-    withCharset.set(headers, own);
-  }
-  return own;
-}
+const JSON_UTF8 = 'application/json; charset=utf-8';
 
 /** Why the body failed: our reader's own error, or one of Fastify's refusals translated. */
 function bodyFailure(error: unknown, limit: number): WebhookError {

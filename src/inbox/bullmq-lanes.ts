@@ -9,15 +9,15 @@ import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
 // member runs; the others wait as delayed jobs, and the job that leaves the lane promotes the next. Each
 // script touches one key (Redis Cluster's rule).
 
-// KEYS[1] lane; ARGV[1] job id. Joins the lane once (a duplicate delivery keeps its first place); the
-// job's rank in its lane (0: it heads it).
-const JOIN = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return redis.call('ZRANK', KEYS[1], ARGV[1]) end
+// KEYS[1] lane; ARGV[1] job id. Joins the lane once (a duplicate delivery keeps its first place):
+// {the job's rank in its lane (0: it heads it), 1 when this call added it}.
+const JOIN = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {redis.call('ZRANK', KEYS[1], ARGV[1]), 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] and tonumber(last[2]) >= now then now = tonumber(last[2]) + 1 end
 redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
-return redis.call('ZRANK', KEYS[1], ARGV[1])`;
+return {redis.call('ZRANK', KEYS[1], ARGV[1]), 1}`;
 
 // KEYS[1] lane; ARGV[1] job id. {1} when the job may run (it heads its lane, or is in none), else
 // {0, head id, head score, Redis time in microseconds}.
@@ -44,12 +44,14 @@ export function lanesOf(queueName: string) {
     `hookguard:inbox:${queueName}:lane:${createHash('sha256').update(orderKey).digest('base64url')}`;
 
   /**
-   * Web side, before the job is added: the job takes its place in its key's lane. True when it heads the
-   * lane; a job behind others is then added delayed ("parked"), so that no worker takes it only to give it
-   * back, and the job ahead of it promotes it as it leaves.
+   * Web side, before the job is added: the job takes its place in its key's lane. `heads`: it heads the
+   * lane; a job behind others is then added delayed ("parked"), so that no worker takes it only to give
+   * it back, and the job ahead of it promotes it as it leaves. `added`: this call put it in the lane (a
+   * copy of a job that already finished must then take it out again, see `leave`).
    */
-  async function join(client: IoRedisLike, orderKey: string, jobId: string): Promise<boolean> {
-    return Number(await client.call('EVAL', JOIN, 1, laneOf(orderKey), jobId)) === 0;
+  async function join(client: IoRedisLike, orderKey: string, jobId: string) {
+    const [rank, added] = (await client.call('EVAL', JOIN, 1, laneOf(orderKey), jobId)) as [number, number];
+    return { heads: rank === 0, added: added === 1 };
   }
 
   /** Web side, after a parked job was added: the job ahead may have left before it existed. */
@@ -85,9 +87,9 @@ export function lanesOf(queueName: string) {
   }
 
   /** After the job's last run (done, or failed for good): leaves the lane and promotes the next job. */
-  async function leave(worker: Worker<unknown>, client: IoRedisLike, orderKey: string, jobId: string) {
+  async function leave(owner: Worker<unknown> | Queue, client: IoRedisLike, orderKey: string, jobId: string) {
     const next = (await client.call('EVAL', LEAVE, 1, laneOf(orderKey), jobId)) as string | null;
-    if (next !== null && next !== undefined) await promote(worker, next);
+    if (next !== null && next !== undefined) await promote(owner, next);
   }
 
   return { join, heads, check, leave };

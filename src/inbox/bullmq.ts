@@ -24,6 +24,7 @@ import { bullMQStats } from './bullmq-stats.js';
 import type { InboxStats } from './inbox-stats.js';
 import { createBacklogWatch } from './backlog-watch.js';
 import { lanesOf, promote } from './bullmq-lanes.js';
+import { orderKeyOf } from './order-keys.js';
 import { createWriteGate } from './write-gate.js';
 
 /** Options for {@link createBullMQInbox}. */
@@ -137,10 +138,9 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
   const lanes = options.ordered === true ? lanesOf(queueName) : undefined;
   const add = async (job: InboxJob): Promise<'queued' | 'duplicate'> => {
     const jobId = job.key === undefined ? undefined : jobIdOf(job.key);
-    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it. One behind
-    // others is added parked (delayed), to be promoted by the one ahead as it leaves.
-    const ordered = lanes !== undefined && jobId !== undefined && job.orderKey !== undefined;
-    const parked = ordered && !(await lanes.join(await redisOf(queue), job.orderKey!, jobId));
+    // Its place in its key's lane first: a job never runs before the ones accepted ahead of it.
+    const lane =
+      lanes === undefined || jobId === undefined ? undefined : await joinLane(lanes, queue, job, jobId);
     // Both go out at once on the queue's one connection (one round trip), the state read first: it sees
     // the job only if it existed before this add, which is then a no-op. Were the read ever to run
     // second, a new event would be reported as a duplicate: still a 2xx sent after the job exists.
@@ -152,12 +152,10 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
         backoff: { type: 'exponential', delay: backoffMs },
         removeOnComplete: { age: Math.ceil(keepCompletedMs / 1000) },
         removeOnFail: { age: Math.ceil(keepFailedMs / 1000) },
-        ...(parked ? { delay: INBOX_DEFAULTS.deferMs } : {}),
+        ...(lane?.parked === true ? { delay: INBOX_DEFAULTS.deferMs } : {}),
       }),
     ]);
-    if (parked && (await lanes.heads(await redisOf(queue), job.orderKey!, jobId))) {
-      await promote(queue, jobId); // the one ahead left before this job existed: nobody promoted it
-    }
+    await lane?.settle(before);
     backlog.enqueued();
     return before === 'unknown' ? 'queued' : 'duplicate';
   };
@@ -188,6 +186,29 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
         ...[...workers].map((worker) => worker.close(timeoutMs)),
         closeQueue(queue, !isClient(options.connection)),
       ]);
+    },
+  };
+}
+
+/**
+ * Ordered inbox, web side: the job takes its place in its key's lane before it is added. A job behind
+ * others is added parked (delayed), to be promoted by the one ahead as it leaves. Undefined: no key.
+ */
+async function joinLane(lanes: ReturnType<typeof lanesOf>, queue: Queue, job: InboxJob, jobId: string) {
+  const orderKey = orderKeyOf(job);
+  if (orderKey === undefined) return undefined;
+  job.orderKey = orderKey; // what the worker orders it by
+  const client = await redisOf(queue);
+  const joined = await lanes.join(client, orderKey, jobId);
+  return {
+    parked: !joined.heads,
+    /** After the add, given the job's state before it. */
+    async settle(before: string): Promise<void> {
+      // A copy of a job that had left its lane (it finished): the add was a no-op, and the lane must not
+      // wait for it.
+      if (joined.added && before !== 'unknown') await lanes.leave(queue, client, orderKey, jobId);
+      // The one ahead left before this job existed: nobody promoted it.
+      else if (!joined.heads && (await lanes.heads(client, orderKey, jobId))) await promote(queue, jobId);
     },
   };
 }
@@ -316,7 +337,7 @@ function processor(
     // attemptsMade counts failures only; a run cut off by a dead worker comes back as a stalled job.
     const attempt = job.attemptsMade + (job.stalledCounter ?? 0) + 1;
     const lane =
-      order !== undefined && data.orderKey !== undefined && job.id !== undefined
+      order !== undefined && typeof data.orderKey === 'string' && job.id !== undefined
         ? { ...order, worker: order.worker(), orderKey: data.orderKey, jobId: job.id }
         : undefined;
     try {

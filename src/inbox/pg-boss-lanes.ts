@@ -15,6 +15,7 @@ export type LaneVerdict = 'run' | 'wait';
 /** The lanes of one queue in `schema`. `start` resolves once pg-boss (and its schema) is up. */
 export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () => Promise<unknown>) {
   const table = `${schema}.hookguard_lane`;
+  const statement = laneStatements(schema, table);
   let made: Promise<void> | undefined;
   const ready = () =>
     (made ??= start()
@@ -25,27 +26,19 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
       }));
 
   /**
-   * Web side, before the job is sent: the job takes its place in its key's lane (once). True when no other
-   * job of its key waits: a job behind others is then sent parked (due later), as on BullMQ.
+   * Web side, before the job is sent: the job takes its place in its key's lane (once). `alone`: no other
+   * job of its key waits (a job behind others is sent parked, due later, as on BullMQ). `added`: this call
+   * put it in the lane (a copy of a job that already finished must then take it out again).
    */
-  async function join(orderKey: string, jobId: string): Promise<boolean> {
+  async function join(orderKey: string, jobId: string) {
     await ready();
-    const { rows } = await sql(
-      `WITH joined AS (INSERT INTO ${table} (queue, order_key, job_id) VALUES ($1, $2, $3::uuid)
-         ON CONFLICT DO NOTHING)
-       SELECT NOT EXISTS (SELECT 1 FROM ${table} WHERE queue = $1 AND order_key = $2 AND job_id <> $3::uuid)
-         AS alone`,
-      [queue, orderKey, jobId],
-    );
-    return rows[0]?.alone === true;
+    const { rows } = await sql(statement.join, [queue, orderKey, jobId]);
+    return { alone: rows[0]?.alone === true, added: Number(rows[0]?.added) === 1 };
   }
 
   /** Web side, after a parked job was sent: the jobs ahead may have left before it existed. */
   async function heads(orderKey: string, jobId: string): Promise<boolean> {
-    const { rows } = await sql(
-      `SELECT job_id::text AS id FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT 1`,
-      [queue, orderKey],
-    );
+    const { rows } = await sql(statement.head, [queue, orderKey]);
     return rows[0]?.id === jobId;
   }
 
@@ -53,39 +46,17 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
   async function check(orderKey: string, jobId: string, hold: boolean): Promise<LaneVerdict> {
     await ready();
     for (;;) {
-      const { rows } = await sql(
-        `WITH head AS (
-           SELECT job_id, seq, accepted_at < now() - $4::float8 * interval '1 millisecond' AS old
-           FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT 1)
-         SELECT EXISTS (SELECT 1 FROM ${table} WHERE queue = $1 AND job_id = $3::uuid) AS member,
-           head.job_id::text AS head, head.seq::text AS seq, head.old, j.state::text AS state
-         FROM (SELECT 1) AS one LEFT JOIN head ON true
-           LEFT JOIN ${schema}.job AS j ON j.name = $1 AND j.id = head.job_id`,
-        [queue, orderKey, jobId, LANE_WRITE_GRACE_MS],
-      );
+      const { rows } = await sql(statement.turn, [queue, orderKey, jobId, LANE_WRITE_GRACE_MS]);
       const row = rows[0] ?? {};
       if (row.member !== true || row.head === jobId || row.head === null) return 'run';
-      const state = row.state as string | null;
-      const dead =
-        state === null
-          ? row.old === true
-          : state === 'completed' || state === 'cancelled' || (state === 'failed' && !hold);
-      if (!dead) return 'wait';
-      await sql(`DELETE FROM ${table} WHERE queue = $1 AND job_id = $2::uuid AND seq = $3::bigint`, [
-        queue,
-        row.head,
-        row.seq,
-      ]);
+      if (!isDead(row.state as string | null, row.old === true, hold)) return 'wait';
+      await sql(statement.drop, [queue, row.head, row.seq]);
     }
   }
 
   /** After the job's last run: leaves the lane and makes the next job of its key due now (one statement). */
   async function leave(orderKey: string, jobId: string): Promise<void> {
-    await sql(leaving(`DELETE FROM ${table} WHERE queue = $1 AND job_id = $3::uuid`), [
-      queue,
-      orderKey,
-      jobId,
-    ]);
+    await sql(leaving(statement.leave), [queue, orderKey, jobId]);
   }
 
   /**
@@ -104,14 +75,44 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
 
   /** A job given back to wait for its turn is due now (its next fetch takes it). */
   async function promote(jobId: string): Promise<void> {
-    await sql(
-      `UPDATE ${schema}.job SET start_after = now()
-       WHERE name = $1 AND id = $2::uuid AND state IN ('created', 'retry') AND start_after > now()`,
-      [queue, jobId],
-    );
+    await sql(statement.promote, [queue, jobId]);
   }
 
   return { join, heads, check, leave, leaving, promote };
+}
+
+/** A head that can no longer run (see bullmq-lanes.ts): its job finished, or never got written. */
+function isDead(state: string | null, old: boolean, hold: boolean): boolean {
+  if (state === null) return old;
+  return state === 'completed' || state === 'cancelled' || (state === 'failed' && !hold);
+}
+
+/** The lane SQL of one schema: $1 is always the queue. */
+function laneStatements(schema: string, table: string) {
+  return {
+    // $2 order key, $3 job id: joins once; whether no other job of the key waits.
+    join: `WITH joined AS (INSERT INTO ${table} (queue, order_key, job_id) VALUES ($1, $2, $3::uuid)
+        ON CONFLICT DO NOTHING RETURNING 1)
+      SELECT NOT EXISTS (SELECT 1 FROM ${table} WHERE queue = $1 AND order_key = $2 AND job_id <> $3::uuid)
+        AS alone, (SELECT count(*) FROM joined) AS added`,
+    // $2 order key: the lane's head.
+    head: `SELECT job_id::text AS id FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT 1`,
+    // $2 order key, $3 job id, $4 the write grace in ms: is the job in the lane, and who heads it, how.
+    turn: `WITH head AS (
+        SELECT job_id, seq, accepted_at < now() - $4::float8 * interval '1 millisecond' AS old
+        FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT 1)
+      SELECT EXISTS (SELECT 1 FROM ${table} WHERE queue = $1 AND job_id = $3::uuid) AS member,
+        head.job_id::text AS head, head.seq::text AS seq, head.old, j.state::text AS state
+      FROM (SELECT 1) AS one LEFT JOIN head ON true
+        LEFT JOIN ${schema}.job AS j ON j.name = $1 AND j.id = head.job_id`,
+    // $2 job id, $3 its seq: a dead head, only if it is still the one seen.
+    drop: `DELETE FROM ${table} WHERE queue = $1 AND job_id = $2::uuid AND seq = $3::bigint`,
+    // $3 job id (for leaving()).
+    leave: `DELETE FROM ${table} WHERE queue = $1 AND job_id = $3::uuid`,
+    // $2 job id: a parked or given-back job is due now.
+    promote: `UPDATE ${schema}.job SET start_after = now()
+      WHERE name = $1 AND id = $2::uuid AND state IN ('created', 'retry') AND start_after > now()`,
+  };
 }
 
 async function createTable(sql: Sql, table: string): Promise<void> {

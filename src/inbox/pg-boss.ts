@@ -26,6 +26,7 @@ import { createPersistence } from './until-it-sticks.js';
 import type { InboxStats } from './inbox-stats.js';
 import { pgBossStats } from './pg-boss-stats.js';
 import { pgBossLanes } from './pg-boss-lanes.js';
+import { orderKeyOf } from './order-keys.js';
 import { createBacklogWatch } from './backlog-watch.js';
 import { createWriteGate } from './write-gate.js';
 
@@ -164,17 +165,23 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
     const boss = await engine.start();
     // Its place in its key's lane first: a job never runs before the ones accepted ahead of it. One behind
     // others is sent parked (due later), to be made due by the one ahead as it leaves.
-    const laneId =
-      lanes !== undefined && job.key !== undefined && job.orderKey !== undefined
-        ? jobIdOf(job.key)
-        : undefined;
-    const parked = laneId !== undefined && !(await lanes!.join(job.orderKey!, laneId));
+    const orderKey = lanes === undefined || job.key === undefined ? undefined : orderKeyOf(job);
+    if (orderKey !== undefined) job.orderKey = orderKey; // what the worker orders it by
+    const laneId = orderKey === undefined ? undefined : jobIdOf(job.key!);
+    const joined = laneId === undefined ? undefined : await lanes!.join(orderKey!, laneId);
+    const parked = joined?.alone === false;
     const id = await boss.send(queue, dataOf(job), {
       ...engine.jobOptions,
       ...(job.key === undefined ? {} : { id: jobIdOf(job.key) }),
       ...(parked ? { startAfter: Math.ceil(INBOX_DEFAULTS.deferMs / 1000) } : {}),
     });
-    if (parked && (await lanes!.heads(job.orderKey!, laneId))) await lanes!.promote(laneId);
+    if (joined?.added === true && id === null) {
+      // A copy of a job that had left its lane (it finished): nothing was sent, and the lane must not
+      // wait for it.
+      await lanes!.leave(orderKey!, laneId!);
+    } else if (parked && (await lanes!.heads(orderKey!, laneId!))) {
+      await lanes!.promote(laneId!); // the one ahead left before this job existed: nobody promoted it
+    }
     backlog.enqueued();
     return id === null ? 'duplicate' : 'queued';
   };
@@ -648,6 +655,24 @@ function startWorker(engine: Engine, options: PgBossWorkerOptions, order: Orderi
   };
 }
 
+/** Leaves the lane; a failure is logged (the next check finds the finished job and drops it). */
+async function leaveLaneOf(order: Ordering, orderKey: string, job: FetchedJob, runner: JobRunner) {
+  try {
+    await order.lanes.leave(orderKey, job.id);
+  } catch (err) {
+    runner.log.warn(
+      { job: job.id, err: describeError(err) },
+      'could not take a finished job out of its ordering lane: the next event of its key starts on its next look',
+    );
+  }
+}
+
+/** After an ordered deferral: the earlier event may have left its lane in between, promoting no one. */
+async function recheckTurn(order: Ordering, orderKey: string, jobId: string): Promise<void> {
+  const now = await order.lanes.check(orderKey, jobId, order.hold).catch(() => 'wait' as const);
+  if (now === 'run') await order.lanes.promote(jobId).catch(() => undefined);
+}
+
 /** How a worker records each job's outcome in pg-boss: completed, given back, failed, or refused. */
 function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, order: Ordering | undefined) {
   const { queue, statements: sql } = engine;
@@ -675,7 +700,7 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
     }
     if (!isRunnableJob(data)) return refuse(job);
     const final = job.retryCount >= job.retryLimit;
-    const orderKey = order === undefined ? undefined : data.orderKey;
+    const orderKey = order === undefined || typeof data.orderKey !== 'string' ? undefined : data.orderKey;
     try {
       if (orderKey !== undefined && (await order!.lanes.check(orderKey, job.id, order!.hold)) === 'wait') {
         throw new JobDeferred('ordered');
@@ -697,25 +722,11 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
       await record('completion', job, () => engine.sql(completeAndLeave, [queue, orderKey, job.id]));
     }
   }
-  /** Leaves the lane; a failure is logged (the next check finds the finished job and drops it). */
-  async function leaveLane(orderKey: string, job: FetchedJob) {
-    try {
-      await order!.lanes.leave(orderKey, job.id);
-    } catch (err) {
-      runner.log.warn(
-        { job: job.id, err: describeError(err) },
-        'could not take a finished job out of its ordering lane: the next event of its key starts on its next look',
-      );
-    }
-  }
+  const leaveLane = (orderKey: string, job: FetchedJob) => leaveLaneOf(order!, orderKey, job, runner);
   async function defer(job: FetchedJob, data: InboxJob, reason: DeferReason, orderKey?: string) {
     await record('deferral', job, () => engine.sql(sql.defer, [queue, job.id, started(job), deferMs]));
     runner.deferred(data, reason);
-    // The earlier event may have left its lane between the check and the deferral, promoting no one.
-    if (reason === 'ordered' && orderKey !== undefined) {
-      const now = await order!.lanes.check(orderKey, job.id, order!.hold).catch(() => 'wait' as const);
-      if (now === 'run') await order!.lanes.promote(job.id).catch(() => undefined);
-    }
+    if (reason === 'ordered' && orderKey !== undefined) await recheckTurn(order!, orderKey, job.id);
   }
   // pg-boss's fail() retries the job with backoff (or keeps it as failed); only while this run still
   // holds it, not after it expired and another worker took it.

@@ -1,4 +1,3 @@
-import { chatwootOrderKey, resolveOrderKey } from './order-key.js';
 import { chatwootKey } from '../dedup/chatwoot-dedup-key.js';
 import { isThenable } from '../util/values.js';
 import { field } from '../util/values.js';
@@ -93,7 +92,6 @@ export function chatwootSpec(options: ChatwootWebhookOptions): ProviderSpec<Chat
     },
     eventName: (event) => event.event,
     defaultKey: (event) => chatwootKey(event),
-    orderKey: resolveOrderKey(options.orderKey, chatwootOrderKey),
     handlerFor(event) {
       const specific = Object.hasOwn(on, event.event) ? on[event.event] : undefined;
       return (specific as EventHandler<ChatwootEvent> | undefined) ?? options.onEvent;

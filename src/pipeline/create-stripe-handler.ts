@@ -1,4 +1,3 @@
-import { resolveOrderKey, stripeOrderKey } from './order-key.js';
 import type Stripe from 'stripe';
 import { stripeKey } from '../dedup/stripe-dedup-key.js';
 import type { Maybe } from '../platform/index.js';
@@ -72,7 +71,6 @@ export function stripeSpec(options: StripeWebhookOptions): ProviderSpec<StripeWe
         : read(checkStripeEvent(body, headers, verifier)),
     eventName: (event) => event.type,
     defaultKey: (event) => stripeKey(event),
-    orderKey: resolveOrderKey(options.orderKey, stripeOrderKey),
     handlerFor: (event) => (Object.hasOwn(on, event.type) ? on[event.type] : undefined) ?? options.onEvent,
     ignore: () => false,
     describe: (event) => `${oneLine(event.type, 80)} ${oneLine(event.id, 80)}`,

@@ -17,8 +17,12 @@ export interface InboxJob {
   name: string | undefined;
   /** The endpoint's `namespace` option: workers pick the handlers of the endpoint that took the event. */
   namespace?: string;
-  /** The event's ordering key (`orderKey`); an inbox created with `ordered: true` runs one per key at a time. */
-  orderKey?: string;
+  /**
+   * The endpoint's own ordering key (`orderKey`), or `null` when it turned ordering off or gave none for
+   * this event; absent: the provider's default, which the engine computes (an inbox created with
+   * `ordered: true` runs one event per key at a time).
+   */
+  orderKey?: string | null;
 }
 
 /**
@@ -33,7 +37,7 @@ export interface Inbox {
 }
 
 /** With an inbox: write the event, then answer `queued` / `duplicate`, or INBOX_UNAVAILABLE. */
-export function enqueueStage<E>(
+export async function enqueueStage<E>(
   p: Pipeline<E>,
   d: Delivery<E>,
   inbox: Inbox,
@@ -47,16 +51,14 @@ export function enqueueStage<E>(
     name: d.name,
   };
   if (p.namespace !== '') job.namespace = p.namespace;
+  const own = p.options.orderKey;
   try {
-    const orderKey = p.spec.orderKey(d.event as E);
-    if (orderKey !== undefined) job.orderKey = orderKey;
+    // The endpoint's own key (the engine checks it and computes the default): null for none.
+    if (own !== undefined) job.orderKey = own === false ? null : (own(d.event as E) ?? null);
   } catch (err) {
     // Queued without its key, the event could overtake the ones before it: refused, so the retry is.
-    d.log.error(
-      { outcome: 'failed', code: 'HANDLER_FAILED', status: 500, err: describeError(err) },
-      'orderKey threw: the event was not queued',
-    );
-    return Promise.resolve(answerStage(p, d, 'HANDLER_FAILED'));
+    d.log.error({ err: describeError(err) }, 'orderKey threw');
+    return answerStage(p, d, 'HANDLER_FAILED');
   }
   return inbox.enqueue(job, size).then(
     (result) => {

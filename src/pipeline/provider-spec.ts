@@ -22,8 +22,6 @@ export interface ProviderSpec<E> {
   eventName(event: E): string | undefined;
   /** The provider's key; a promise only where hashing is asynchronous (Web Crypto). */
   defaultKey(event: E, headers: HeaderSource): Maybe<string | undefined>;
-  /** The event's ordering key for an ordered inbox (the user's `orderKey`, else the provider's); may throw. */
-  orderKey(event: E): string | undefined;
   /** The handler for this event: its entry in `on`, else `onEvent`, else none (the event is ignored). */
   handlerFor(event: E): EventHandler<E> | undefined;
   ignore(event: E): boolean;

@@ -13,7 +13,7 @@ export interface Platform {
   sha256Base64url(text: string): Maybe<string>;
   sha256Utf16Base64url(text: string): Maybe<string>;
   bytesEqual(a: Uint8Array, b: Uint8Array): boolean;
-  decodeHex32(hex: string, checked?: boolean): Uint8Array | undefined;
+  decodeHex32(hex: string): Uint8Array | undefined;
   utf8Encode(text: string): Uint8Array;
   utf8Decode(bytes: Uint8Array): string;
   utf8Length(text: string): number;

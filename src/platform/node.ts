@@ -28,14 +28,11 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
-/**
- * 32 bytes from 64 hex characters; undefined for anything else (wrong length, non-hex). `checked`: the
- * caller's own pattern already matched 64 ASCII hex digits, so the test is not run twice.
- */
-export function decodeHex32(hex: string, checked = false): Uint8Array | undefined {
+/** 32 bytes from 64 hex characters; undefined for anything else (wrong length, non-hex). */
+export function decodeHex32(hex: string): Uint8Array | undefined {
   // Checked here, not left to Buffer.from: it reads only the low byte of each UTF-16 unit, so Arabic-Indic
   // '٣' (U+0663) decodes as 'c' and fullwidth 'ａ' (U+FF41) as 'A', where web.ts refuses (issue #20).
-  if (!checked && (hex.length !== 64 || !HEX64.test(hex))) return undefined;
+  if (hex.length !== 64 || !HEX64.test(hex)) return undefined;
   return Buffer.from(hex, 'hex');
 }
 

@@ -76,14 +76,9 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-/** 32 bytes from 64 hex characters; undefined for anything else. `checked`: as in node.ts. */
-export function decodeHex32(hex: string, checked = false): Uint8Array | undefined {
-  if (checked) return decodeChecked(hex);
+/** 32 bytes from 64 hex characters; undefined for anything else (wrong length, non-hex). */
+export function decodeHex32(hex: string): Uint8Array | undefined {
   if (hex.length !== 64 || !/^[0-9a-fA-F]{64}$/.test(hex)) return undefined;
-  return decodeChecked(hex);
-}
-
-function decodeChecked(hex: string): Uint8Array {
   const out = new Uint8Array(32);
   for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;

@@ -142,7 +142,7 @@ function parseHeader(value: string | readonly string[] | undefined): ParsedStrip
   // The form Stripe sends (one t, one v1, maybe a v0) in one pass; anything else takes the general reader.
   const common = COMMON_FORM.exec(value);
   if (common !== null) {
-    return { timestamp: Number(common[1]), signatures: [P.decodeHex32(common[2]!, true)!] };
+    return { timestamp: Number(common[1]), signatures: [P.decodeHex32(common[2]!)!] };
   }
   let rawTimestamp: string | undefined;
   let sawTimestamp = false;
@@ -161,7 +161,7 @@ function parseHeader(value: string | readonly string[] | undefined): ParsedStrip
     } else if (key === 'v1') {
       // stripe-node throws on an empty v1 even when another v1 matches; refusing keeps us in step.
       if (part === undefined || part === '') emptySignature = true;
-      else if (V1_HEX.test(part)) signatures.push(P.decodeHex32(part, true)!);
+      else if (V1_HEX.test(part)) signatures.push(P.decodeHex32(part)!);
       else signatures.push(new Uint8Array(0)); // a v1 that can never match, like a wrong-length string
     } else {
       otherSchemes++;

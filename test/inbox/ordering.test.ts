@@ -308,6 +308,41 @@ describe.each(ENGINES)('$name inbox ordering', (engine) => {
     60_000,
   );
 
+  it.runIf(up)(
+    'does not let a copy of a finished event hold its key: the next event runs at once',
+    async () => {
+      const inbox = engine.make({ ordered: true });
+      const ran: { step: string; at: number }[] = [];
+      const onEvent = (event: StripeWebhookEvent) => void ran.push({ step: stepOf(event), at: Date.now() });
+      const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
+      const handle = createStripeHandler(options);
+      const signed = (step: string) =>
+        signStripePayload(
+          stripeEvent('customer.subscription.updated', {
+            data: { object: { id: 'sub_c', metadata: { step } } },
+          }),
+          'whsec_ordering',
+        );
+      inbox.worker({ stripe: options, concurrency: 2, inFlightDelayMs: 5000 });
+      const first = signed('a1');
+      expect((await handle(post(first.body, first.headers))).status).toBe(200);
+      await until(() => ran.length === 1, 10_000);
+      await sleep(200); // a1 has left its lane
+      // Stripe's retry of a1 (same event, signed again): answered duplicate, and not in the lane again.
+      const copy = signStripePayload(JSON.parse(first.body) as object, 'whsec_ordering');
+      const again = await handle(post(copy.body, copy.headers));
+      expect(JSON.parse(again.body)).toMatchObject({ duplicate: true });
+      const second = signed('a2');
+      const sent = Date.now();
+      expect((await handle(post(second.body, second.headers))).status).toBe(200);
+      await until(() => ran.length === 2, 15_000);
+      // Without the fix a2 sat behind the copy's stale place: parked 5 s (the next look then dropped it).
+      expect(ran[1]!.step).toBe('a2');
+      expect(ran[1]!.at - sent).toBeLessThan(2500);
+    },
+    30_000,
+  );
+
   it.runIf(up)('refuses an event whose orderKey throws (500, nothing queued), so the retry is', async () => {
     const inbox = engine.make({ ordered: true });
     const handle = createChatwootHandler({

@@ -1,10 +1,10 @@
 import { field, idOf } from '../util/values.js';
 
-// The ordering keys of the durable inbox: events with one key run one at a time, in the order the web side
-// accepted them. Built from the signed body only, like the dedup keys.
+import type { InboxJob } from '../pipeline/enqueue-stage.js';
 
-/** Longest ordering key kept; longer ones (a user's function) are refused, as no provider sends them. */
-const MAX_ORDER_KEY_LENGTH = 500;
+// The default ordering keys of the durable inbox (`ordered: true`): events with one key run one at a time,
+// in the order the web side accepted them. Built from the signed body only, like the dedup keys. They live
+// with the engines, not in the core: only an ordered inbox needs them.
 
 /**
  * The conversation of a Chatwoot event: `chatwoot:inbox:{inbox id}:conversation:{id}`. A conversation's
@@ -32,23 +32,16 @@ export function stripeOrderKey(event: unknown): string | undefined {
 }
 
 /**
- * The ordering key the options give: the user's function (`false`: none), else the provider's default.
- * Throws what the user's function throws.
+ * The ordering key a job runs under: the endpoint's own (`orderKey` on the web side's options, computed
+ * there; `null` when it turned ordering off or gave none for the event), else the provider's default.
  */
-export function resolveOrderKey<E>(
-  own: false | ((event: E) => string | undefined) | undefined,
-  fallback: (event: E) => string | undefined,
-): (event: E) => string | undefined {
-  if (own === false) return () => undefined;
-  const pick = own ?? fallback;
-  return (event) => {
-    const key: unknown = pick(event);
-    if (key === undefined) return undefined;
-    if (typeof key !== 'string' || key === '' || key.length > MAX_ORDER_KEY_LENGTH) {
-      throw new TypeError(
-        `orderKey must return a non-empty string of at most ${MAX_ORDER_KEY_LENGTH} characters, or undefined.`,
-      );
-    }
-    return key;
-  };
+export function orderKeyOf(job: InboxJob): string | undefined {
+  const own: unknown = job.orderKey;
+  if (own === null) return undefined;
+  if (typeof own === 'string' && own !== '' && own.length <= 500) return own;
+  if (own !== undefined) {
+    // Refused (the write fails, the provider retries) rather than queued out of order.
+    throw new TypeError('orderKey must return a string of 1 to 500 characters, or undefined.');
+  }
+  return job.provider === 'chatwoot' ? chatwootOrderKey(job.event) : stripeOrderKey(job.event);
 }

@@ -1,7 +1,7 @@
 // The inbox's default ordering keys, from the payloads Chatwoot and Stripe send (test/fixtures and
 // hookguard/testing's realistic events), and the user's own function.
 import { describe, expect, it } from 'vitest';
-import { chatwootOrderKey, resolveOrderKey, stripeOrderKey } from '../../src/pipeline/order-key.js';
+import { chatwootOrderKey, orderKeyOf, stripeOrderKey } from '../../src/inbox/order-keys.js';
 import { chatwootEvent, stripeEvent } from '../../src/testing/index.js';
 
 describe('ordering keys', () => {
@@ -36,15 +36,15 @@ describe('ordering keys', () => {
     expect(stripeOrderKey({ id: 'evt_1', data: {} })).toBeUndefined();
   });
 
-  it("takes the user's function, false for none, and refuses a key that is not a bounded string", () => {
-    const fallback = () => 'default';
-    expect(resolveOrderKey<{ c: string }>((e) => `mine:${e.c}`, fallback)({ c: 'x' })).toBe('mine:x');
-    expect(resolveOrderKey(false, fallback)({})).toBeUndefined();
-    expect(resolveOrderKey(undefined, fallback)({})).toBe('default');
-    expect(resolveOrderKey(() => undefined, fallback)({})).toBeUndefined();
-    expect(() => resolveOrderKey(() => 42 as unknown as string, fallback)({})).toThrow(
-      /orderKey must return/,
+  it("takes the endpoint's own key, null for none, else the provider's default", () => {
+    const event = stripeEvent('customer.subscription.updated', { data: { object: { id: 'sub_9' } } });
+    const job = { provider: 'stripe' as const, event, key: 'k', deliveryId: undefined, name: event.type };
+    expect(orderKeyOf(job)).toBe('stripe:sub_9');
+    expect(orderKeyOf({ ...job, orderKey: 'mine' })).toBe('mine');
+    expect(orderKeyOf({ ...job, orderKey: null })).toBeUndefined();
+    const message = chatwootEvent('message_created', { conversation: { id: 3, inbox_id: 8 } });
+    expect(orderKeyOf({ ...job, provider: 'chatwoot', event: message })).toBe(
+      'chatwoot:inbox:8:conversation:3',
     );
-    expect(() => resolveOrderKey(() => 'x'.repeat(501), fallback)({})).toThrow(/at most 500/);
   });
 });
