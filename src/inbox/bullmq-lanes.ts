@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Job, type Queue, type Worker } from 'bullmq';
 import type { IoRedisLike } from '../stores/redis.js';
-import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
+import { LANE_WRITE_GRACE_MS, type LaneVerdict } from './lane-rules.js';
 
 // Ordering for the BullMQ inbox (`ordered: true`): one sorted set ("lane") per ordering key on the queue's
 // Redis, holding the ids of the key's jobs that have not finished, scored by when the web side accepted
@@ -35,8 +35,6 @@ return head[1]`;
 // KEYS[1] lane; ARGV[1] member, ARGV[2] its score: removes a dead head only if it is still the one seen.
 const DROP = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('ZREM', KEYS[1], ARGV[1]) return 1 end
 return 0`;
-
-export type LaneVerdict = 'run' | 'wait';
 
 /** The lanes of one queue. */
 export function lanesOf(queueName: string) {

@@ -5,3 +5,6 @@
  * before it writes the job) only after this long; until then the key waits for it.
  */
 export const LANE_WRITE_GRACE_MS = 60_000;
+
+/** A job's turn in its key's lane: it heads the lane (or is in none), or an earlier job comes first. */
+export type LaneVerdict = 'run' | 'wait';

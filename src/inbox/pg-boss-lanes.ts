@@ -1,4 +1,4 @@
-import { LANE_WRITE_GRACE_MS } from './lane-rules.js';
+import { LANE_WRITE_GRACE_MS, type LaneVerdict } from './lane-rules.js';
 
 // Ordering for the pg-boss inbox (`ordered: true`): one row per waiting job in `hookguard_lane`, in
 // pg-boss's schema, numbered by a sequence when the web side accepts the event. A job runs only if it is
@@ -10,12 +10,11 @@ type Sql = (
   values: unknown[],
 ) => Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
 
-export type LaneVerdict = 'run' | 'wait';
-
 /** The lanes of one queue in `schema`. `start` resolves once pg-boss (and its schema) is up. */
 export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () => Promise<unknown>) {
   const table = `${schema}.hookguard_lane`;
   const statement = laneStatements(schema, table);
+  const leaveStatement = leaving(statement.leave);
   let made: Promise<void> | undefined;
   const ready = () =>
     (made ??= start()
@@ -56,7 +55,7 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
 
   /** After the job's last run: leaves the lane and makes the next job of its key due now (one statement). */
   async function leave(orderKey: string, jobId: string): Promise<void> {
-    await sql(leaving(statement.leave), [queue, orderKey, jobId]);
+    await sql(leaveStatement, [queue, orderKey, jobId]);
   }
 
   /**

@@ -433,6 +433,8 @@ interface Statements {
   readonly retry: string;
   readonly retryAll: string;
   readonly complete: string;
+  /** `complete` on $1 queue and $3 job id, as the lanes' `leaving()` takes it ($2 is the order key). */
+  readonly completeOrdered: string;
   readonly defer: string;
   readonly stillOurs: string;
   readonly refuse: string;
@@ -447,6 +449,13 @@ function statements(schema: string, deleteCompletedAfter?: number): Statements {
   const retry = `UPDATE ${schema}.job SET state = ${state('retry')}, retry_limit = retry_limit + 1,
       completed_on = NULL, start_after = now(), keep_until = GREATEST(keep_until, now() + interval '14 days')
     WHERE name = $1 AND state = ${state('failed')}`;
+  // The run succeeded: the job is done even if pg-boss expired it meanwhile (its complete() only takes
+  // an active job), or failed it by timeout on its last attempt. `id`: the job id's parameter.
+  const complete = (id: string) =>
+    `UPDATE ${schema}.job SET state = ${state('completed')}, completed_on = now(), output = NULL${
+      deleteCompletedAfter === undefined ? '' : `, deletion_seconds = ${Math.floor(deleteCompletedAfter)}`
+    }
+      WHERE name = $1 AND id = ${id} AND state IN (${['created', 'retry', 'active', 'failed'].map(state).join(', ')})`;
   // Our run is this fetch of the job: still active since the start we fetched (ms precision in JS).
   const ours = `state = ${state('active')} AND abs(extract(epoch FROM started_on)::float8 * 1000 - $3::float8) < 2`;
   return {
@@ -454,12 +463,8 @@ function statements(schema: string, deleteCompletedAfter?: number): Statements {
       WHERE name = $1 AND state = ${state('failed')} ORDER BY completed_on DESC LIMIT $2`,
     retry: `${retry} AND id = $2::uuid`,
     retryAll: retry,
-    // The run succeeded: the job is done even if pg-boss expired it meanwhile (its complete() only takes
-    // an active job), or failed it by timeout on its last attempt.
-    complete: `UPDATE ${schema}.job SET state = ${state('completed')}, completed_on = now(), output = NULL${
-      deleteCompletedAfter === undefined ? '' : `, deletion_seconds = ${Math.floor(deleteCompletedAfter)}`
-    }
-      WHERE name = $1 AND id = $2 AND state IN (${['created', 'retry', 'active', 'failed'].map(state).join(', ')})`,
+    complete: complete('$2'),
+    completeOrdered: complete('$3::uuid'),
     // Given back without using an attempt: pg-boss's fetch adds one to retry_count only when started_on
     // is set (fetchNextJob in its plans.js), and its fail() never does.
     defer: `UPDATE ${schema}.job SET started_on = NULL, start_after = now() + $4::float8 * interval '1 millisecond',
@@ -690,6 +695,8 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
       );
   };
   const started = (job: FetchedJob) => new Date(job.startedOn).getTime();
+  // An ordered job's completion also leaves its lane and promotes the next, in one statement.
+  const completeAndLeave = order?.lanes.leaving(sql.completeOrdered);
 
   async function settle(job: FetchedJob): Promise<void> {
     let data: InboxJob | undefined;
@@ -718,8 +725,7 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
     if (orderKey === undefined) {
       await record('completion', job, () => engine.sql(sql.complete, [queue, job.id]));
     } else {
-      const completeAndLeave = order!.lanes.leaving(sql.complete.replace('id = $2', 'id = $3::uuid'));
-      await record('completion', job, () => engine.sql(completeAndLeave, [queue, orderKey, job.id]));
+      await record('completion', job, () => engine.sql(completeAndLeave!, [queue, orderKey, job.id]));
     }
   }
   const leaveLane = (orderKey: string, job: FetchedJob) => leaveLaneOf(order!, orderKey, job, runner);
