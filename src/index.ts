@@ -46,6 +46,7 @@ export type {
   BodyReader,
   Logger,
   Provider,
+  Staleness,
   WebhookContext,
   WebhookOptions,
   WebhookOutcome,

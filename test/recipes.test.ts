@@ -1,12 +1,22 @@
 // The recipes in examples/recipes run here as a reader would use them: real servers, real HTTP, Stripe
 // signatures from the official stripe package. (chatwoot-reply.ts is exercised by its own test file,
 // examples/recipes/testing-your-handler.test.ts.)
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import express from 'express';
 import Stripe from 'stripe';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chatwootEvent, signChatwootPayload, stripeEvent } from '../src/testing/index.js';
 import { createApp as createAfter } from '../examples/recipes/migrate-from-construct-event/after.js';
 import { createApp as createBefore } from '../examples/recipes/migrate-from-construct-event/before.js';
+import { subscriptionSync } from '../examples/recipes/stripe-subscription-sync.js';
+import { createBullMQInbox } from '../src/inbox/bullmq.js';
+import { stripeWebhook } from '../src/adapters/express.js';
+import { sleep } from './helpers/http.js';
 import { listening, serveFetch, type Running } from './helpers/servers.js';
+import { redisUp, requireService } from './helpers/services.js';
+
+const redisAvailable = await redisUp();
 
 const CW = 'recipe-cw-secret';
 const WH = 'whsec_recipe';
@@ -149,5 +159,80 @@ describe('migrating from constructEvent + express.raw (examples/recipes/migrate-
         expect(forged).toEqual({ status: 401, text: '{"error":{"code":"SIGNATURE_MISMATCH"}}' });
       }
     },
+  );
+});
+
+describe('keeping subscriptions in sync from events in no order (examples/recipes/stripe-subscription-sync.ts)', () => {
+  const up = requireService('Redis', redisAvailable);
+
+  it.runIf(up)(
+    'ends with each subscription as Stripe has it, after 200 lifecycles delivered shuffled',
+    async () => {
+      // Stripe's API, as the recipe's refetch reaches it: every lifecycle already happened, so it answers
+      // each subscription's final state.
+      const final = new Map<string, Stripe.Subscription>();
+      let refetches = 0;
+      const api = await listening(
+        createServer((req, res) => {
+          const id = /^\/v1\/subscriptions\/([\w-]+)$/.exec(req.url ?? '')?.[1];
+          const subscription = id === undefined ? undefined : final.get(id);
+          refetches++;
+          res.writeHead(subscription ? 200 : 404, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(subscription ?? { error: { type: 'invalid_request_error' } }));
+        }).listen(0, '127.0.0.1'),
+      );
+      const client = new Stripe('sk_test_recipe', {
+        host: '127.0.0.1',
+        port: Number(new URL(api.url('/')).port),
+        protocol: 'http',
+      });
+      const inbox = createBullMQInbox({
+        connection: { host: '127.0.0.1', port: 6379 },
+        queueName: `hg-recipe-sync-${randomUUID()}`,
+        ordered: true,
+        logger: false,
+      });
+      const table = new Map<string, Stripe.Subscription>();
+      const options = subscriptionSync({
+        secret: WH,
+        inbox,
+        stripe: client,
+        table: { save: async (subscription) => void table.set(subscription.id, subscription) },
+      });
+      const app = express();
+      app.post('/stripe', stripeWebhook(options));
+      running = await listening(app.listen(0, '127.0.0.1'));
+      closeApp = async () => {
+        await inbox.close(2000);
+        await inbox.queue.obliterate({ force: true }).catch(() => undefined);
+        await api.close();
+      };
+
+      const deliveries: object[] = [];
+      for (let i = 0; i < 200; i++) {
+        const created = 1_790_000_000 + i * 10;
+        const steps = [
+          ['customer.subscription.created', created, 'incomplete'],
+          ['customer.subscription.updated', created, 'active'], // paid in the same second
+          ['customer.subscription.updated', created + 60, 'past_due'],
+          ['customer.subscription.updated', created + 120, 'active'],
+          ['customer.subscription.deleted', created + 180, 'canceled'],
+        ] as const;
+        for (const [type, at, status] of steps) {
+          const event = stripeEvent(type, { created: at, data: { object: { id: `sub_sync_${i}`, status } } });
+          deliveries.push(event);
+          final.set(`sub_sync_${i}`, event.data.object);
+        }
+      }
+      deliveries.sort(() => Math.random() - 0.5);
+      for (const event of deliveries) expect((await post('/stripe', stripeDelivery(event))).status).toBe(200);
+      const worker = inbox.worker({ stripe: options, concurrency: 8 });
+      const end = Date.now() + 60_000;
+      while (worker.stats().processed < deliveries.length && Date.now() < end) await sleep(50);
+      expect(worker.stats().processed).toBe(deliveries.length);
+      expect([...final.keys()].filter((id) => table.get(id)?.status !== 'canceled')).toEqual([]);
+      expect(refetches).toBeGreaterThan(0);
+    },
+    90_000,
   );
 });

@@ -20,6 +20,8 @@ import {
   type JobRunner,
 } from './inbox.js';
 import { connectionsOf, redisOf } from './bullmq-connections.js';
+import { redisMarks } from './freshness.js';
+import { turnRecheckMs } from './lane-rules.js';
 import { bullMQStats } from './bullmq-stats.js';
 import type { InboxStats } from './inbox-stats.js';
 import { createBacklogWatch } from './backlog-watch.js';
@@ -282,15 +284,18 @@ function startWorker(
   order: Ordering | undefined,
 ): InboxWorker {
   const started: { worker?: Worker<unknown> } = {};
-  const runner = createJobRunner(options, () =>
-    // The default store lives on the queue's own Redis, through the worker's connection: every worker
-    // of the inbox shares it, and it is exactly as durable as the jobs.
-    lazyStore(async () =>
-      createRedisDedupStore({
-        client: await redisOf(started.worker!),
-        prefix: `hookguard:inbox:${queueName}:`,
-      }),
-    ),
+  const runner = createJobRunner(
+    options,
+    () =>
+      // The default store lives on the queue's own Redis, through the worker's connection: every worker
+      // of the inbox shares it, and it is exactly as durable as the jobs.
+      lazyStore(async () =>
+        createRedisDedupStore({
+          client: await redisOf(started.worker!),
+          prefix: `hookguard:inbox:${queueName}:`,
+        }),
+      ),
+    redisMarks(() => redisOf(started.worker!), `hookguard:inbox:${queueName}:newest:`),
   );
   const abandoned = abandonment();
   let closing: Promise<void> | undefined;
@@ -356,7 +361,9 @@ function processor(
       }
       // Another worker holds the key, an earlier event of its ordering key has not finished, or this
       // worker has no handlers for it: look again later, without spending one of the job's attempts.
-      await job.moveToDelayed(Date.now() + deferMs, token);
+      const now = Date.now();
+      const waitMs = err.reason === 'ordered' ? turnRecheckMs(deferMs, now - job.timestamp) : deferMs;
+      await job.moveToDelayed(now + waitMs, token);
       // The earlier event may have left its lane between the check and the move, promoting no one.
       if (lane !== undefined && err.reason === 'ordered' && (await laneCheck(lane, false)) === 'run') {
         await promote(lane.worker, lane.jobId);

@@ -9,6 +9,7 @@ import type { ProviderSpec } from '../pipeline/provider-spec.js';
 import { handlerLogger, safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger, Provider, WebhookContext, WebhookOutcome } from '../pipeline/types.js';
 import { describeError, field, isThenable, positive } from '../util/values.js';
+import { type Marks, markOf, stalenessOf } from './freshness.js';
 import { createPersistence } from './until-it-sticks.js';
 
 export type { Inbox, InboxJob } from '../pipeline/enqueue-stage.js';
@@ -146,7 +147,11 @@ export function isRunnableJob(data: unknown): data is InboxJob {
  * handler with the context and the attempt, then record the completion until it sticks (or release and
  * rethrow, so the engine retries with backoff). `defaultStore` is the engine's own shared store.
  */
-export function createJobRunner(options: InboxWorkerOptions, defaultStore: () => DedupStore): JobRunner {
+export function createJobRunner(
+  options: InboxWorkerOptions,
+  defaultStore: () => DedupStore,
+  marks?: Marks,
+): JobRunner {
   const endpoints = endpointsOf(options);
   const store = options.store ?? defaultStore();
   const leaseMs = positive(options.leaseMs, DEFAULTS.leaseMs);
@@ -155,7 +160,7 @@ export function createJobRunner(options: InboxWorkerOptions, defaultStore: () =>
   const report = reporter(options, counts);
   const log = safeLogger(options.logger, {});
   const completions = persistently();
-  const warnedNoHandler = new Set<string>();
+  const freshness = freshnessOf(marks, ttlMs, completions);
 
   async function run(job: InboxJob, attempt: number, final: boolean) {
     const started = performance.now();
@@ -178,15 +183,24 @@ export function createJobRunner(options: InboxWorkerOptions, defaultStore: () =>
       if (claim.status === 'in-flight') throw new JobDeferred('in-flight');
       token = claim.token;
     }
+    const release = async () => {
+      if (token !== undefined) await Promise.resolve(store.release(job.key!, token)).catch(() => undefined);
+    };
     const ctx: InboxContext = {
       ...contextOf(job, handlerLogger(options.logger, jobLog, bindings)),
       attempt,
     };
+    // A failed read is retried like a failed handler.
+    const fresh = await freshness.read(job).catch(async (err: unknown) => {
+      await release();
+      throw err;
+    });
+    if (fresh !== undefined) ctx.stale = fresh.stale;
     try {
       const result = handler(job.event, ctx);
       if (isThenable(result)) await result;
     } catch (err) {
-      if (token !== undefined) await Promise.resolve(store.release(job.key!, token)).catch(() => undefined);
+      await release();
       jobLog.error(
         { err: describeError(err) },
         final
@@ -203,12 +217,20 @@ export function createJobRunner(options: InboxWorkerOptions, defaultStore: () =>
         'the handler outlived its lease: another worker could have run it too; raise leaseMs',
       );
     }
+    // The mark first: a run cut off between the two runs again and finds its own mark (not stale).
+    if (fresh !== undefined) await freshness.raise(fresh.marked, jobLog);
     // The work is done: the completion must stick, or a redelivery would run it again.
     if (token !== undefined) await completions.record(() => store.complete(job.key!, token, ttlMs), jobLog);
     return report(job, attempt, started, 'processed');
   }
 
-  function deferred(job: InboxJob, reason: DeferReason): void {
+  return { run, deferred: deferrals(counts, log), counts, abandon: completions.abandon, log };
+}
+
+/** Counts a deferral; warns once per endpoint that reaches a worker without its handlers. */
+function deferrals(counts: InboxWorkerCounts, log: Required<Logger>) {
+  const warnedNoHandler = new Set<string>();
+  return (job: InboxJob, reason: DeferReason): void => {
     counts.deferred++;
     if (reason !== 'no-handler') return;
     const endpoint = endpointOf(job.provider, job.namespace);
@@ -218,9 +240,21 @@ export function createJobRunner(options: InboxWorkerOptions, defaultStore: () =>
       { provider: job.provider, namespace: job.namespace },
       `A ${job.provider} job${job.namespace === undefined ? '' : ` of namespace "${job.namespace}"`} reached a worker without handlers for it: it is given back (no attempt used) for a worker that has them. If none does, start one with these handlers.`,
     );
-  }
+  };
+}
 
-  return { run, deferred, counts, abandon: completions.abandon, log };
+/** `ctx.stale` of a Stripe run (see freshness.ts), and its object's mark once the handler returned. */
+function freshnessOf(marks: Marks | undefined, ttlMs: number, completions: ReturnType<typeof persistently>) {
+  return {
+    /** After the claim: in an ordered inbox only this run can be raising its object's mark now. */
+    async read(job: InboxJob) {
+      const marked = marks === undefined ? undefined : markOf(job);
+      if (marked === undefined) return undefined;
+      return { marked, stale: stalenessOf(marked.mark, await marks!.read(marked.object)) };
+    },
+    raise: (marked: NonNullable<ReturnType<typeof markOf>>, jobLog: Required<Logger>) =>
+      completions.record(() => marks!.raise(marked.object, marked.mark, ttlMs), jobLog, 'the stale mark'),
+  };
 }
 
 /** The handlers of each endpoint (provider and namespace) a worker serves. */
@@ -262,11 +296,15 @@ function contextOf(job: InboxJob, log: Required<Logger>): WebhookContext {
 /** Completions recorded until they stick (see `createPersistence`), with what the log needs to say. */
 function persistently() {
   const persistence = createPersistence();
-  async function record(complete: () => unknown, jobLog: Required<Logger>): Promise<void> {
+  async function record(
+    complete: () => unknown,
+    jobLog: Required<Logger>,
+    what = 'completion',
+  ): Promise<void> {
     const result = await persistence.untilItSticks(complete, (err) =>
       jobLog.error(
         { err: describeError(err) },
-        'could not record completion in the dedup store; retrying until it sticks',
+        `could not record ${what} in the store; retrying until it sticks`,
       ),
     );
     if (result.stuck && result.tries > 1) {

@@ -5,7 +5,7 @@ import { LANE_WRITE_GRACE_MS, type LaneVerdict } from './lane-rules.js';
 // the lowest of its key's rows; the others are given back (no attempt used) and the job that leaves the
 // lane makes the next one due at once. Same rules as the BullMQ lanes (bullmq-lanes.ts).
 
-type Sql = (
+export type Sql = (
   text: string,
   values: unknown[],
 ) => Promise<{ rows: Record<string, unknown>[]; rowCount: number }>;
@@ -115,16 +115,23 @@ function laneStatements(schema: string, table: string) {
 }
 
 async function createTable(sql: Sql, table: string): Promise<void> {
-  const statement = `CREATE TABLE IF NOT EXISTS ${table} (
+  await createTolerantly(
+    sql,
+    `CREATE TABLE IF NOT EXISTS ${table} (
     queue text NOT NULL,
     order_key text NOT NULL,
     job_id uuid NOT NULL,
     seq bigserial NOT NULL,
     accepted_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (queue, job_id));
-  CREATE INDEX IF NOT EXISTS hookguard_lane_order ON ${table} (queue, order_key, seq);`;
+  CREATE INDEX IF NOT EXISTS hookguard_lane_order ON ${table} (queue, order_key, seq);`,
+  );
+}
+
+/** Runs `ddl` (CREATE … IF NOT EXISTS), taking a concurrent creation by another process for success. */
+export async function createTolerantly(sql: Sql, ddl: string): Promise<void> {
   try {
-    await sql(statement, []);
+    await sql(ddl, []);
   } catch (err) {
     // Two processes creating it at once: PostgreSQL's IF NOT EXISTS is not atomic, the loser gets a
     // unique violation on the catalog, and the table exists.

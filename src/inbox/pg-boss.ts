@@ -26,6 +26,8 @@ import { createPersistence } from './until-it-sticks.js';
 import type { InboxStats } from './inbox-stats.js';
 import { pgBossStats } from './pg-boss-stats.js';
 import { pgBossLanes } from './pg-boss-lanes.js';
+import { postgresMarks } from './freshness.js';
+import { turnRecheckMs } from './lane-rules.js';
 import { orderKeyOf } from './order-keys.js';
 import { createBacklogWatch } from './backlog-watch.js';
 import { createWriteGate } from './write-gate.js';
@@ -588,7 +590,11 @@ interface Ordering {
 }
 
 function startWorker(engine: Engine, options: PgBossWorkerOptions, order: Ordering | undefined): InboxWorker {
-  const runner = createJobRunner(options, () => engineStore(engine));
+  const runner = createJobRunner(
+    options,
+    () => engineStore(engine),
+    postgresMarks(engine.sql, engine.schema, engine.queue, engine.start),
+  );
   const slots = createSlots(Math.max(1, Math.floor(positive(options.concurrency, 1))));
   const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);
   const deferMs = positive(options.inFlightDelayMs, INBOX_DEFAULTS.deferMs);
@@ -695,6 +701,7 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
       );
   };
   const started = (job: FetchedJob) => new Date(job.startedOn).getTime();
+  const createdOn = (job: FetchedJob) => new Date(job.createdOn).getTime();
   // An ordered job's completion also leaves its lane and promotes the next, in one statement.
   const completeAndLeave = order?.lanes.leaving(sql.completeOrdered);
 
@@ -730,7 +737,8 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
   }
   const leaveLane = (orderKey: string, job: FetchedJob) => leaveLaneOf(order!, orderKey, job, runner);
   async function defer(job: FetchedJob, data: InboxJob, reason: DeferReason, orderKey?: string) {
-    await record('deferral', job, () => engine.sql(sql.defer, [queue, job.id, started(job), deferMs]));
+    const waitMs = reason === 'ordered' ? turnRecheckMs(deferMs, Date.now() - createdOn(job)) : deferMs;
+    await record('deferral', job, () => engine.sql(sql.defer, [queue, job.id, started(job), waitMs]));
     runner.deferred(data, reason);
     if (reason === 'ordered' && orderKey !== undefined) await recheckTurn(order!, orderKey, job.id);
   }

@@ -55,6 +55,9 @@ export type Provider = 'chatwoot' | 'stripe';
  * `req`, Fastify `request`, Koa `ctx`, Fetch `Request`); `unknown` for {@link createChatwootHandler} /
  * {@link createStripeHandler} called directly, where it is whatever you passed as the request's `req`.
  */
+/** See {@link WebhookContext.stale}. */
+export type Staleness = false | 'newer-processed' | 'same-second';
+
 export interface WebhookContext<R = unknown> {
   provider: Provider;
   /** The dedup key of this delivery, when it has one. */
@@ -73,6 +76,15 @@ export interface WebhookContext<R = unknown> {
    * the provider does not say which one it is.
    */
   attempt?: number;
+  /**
+   * Stripe, in an inbox worker: whether this event's `data.object` is already out of date. An event of the
+   * same object (`data.object.id`) created later was processed (`'newer-processed'`: skip it, or refetch
+   * the object), or one created in the same second (`'same-second'`: Stripe's `created` counts whole
+   * seconds and cannot tell which is newer; refetch), or neither (`false`). Exact when the object's events
+   * run one at a time (an `ordered` inbox: Stripe's default key is the object). Undefined inline, for
+   * Chatwoot, and for events that name no object.
+   */
+  stale?: Staleness;
   /**
    * The framework's request this event came in on, for route parameters (`/cw/:account`), a tenant looked
    * up by middleware, or the URL. Undefined in an inbox worker: the event is processed later, elsewhere.

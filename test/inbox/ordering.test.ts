@@ -4,11 +4,7 @@
 // accepted them, while other keys go on; a failing event holds its key until it is dead-lettered (or,
 // with holdOrderOnFailure, until it is retried). Each figure is printed, and the unordered run beside it
 // shows what the test catches without the feature.
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createBullMQInbox } from '../../src/inbox/bullmq.js';
-import type { DeadLetter, Inbox, InboxWorker, InboxWorkerOptions } from '../../src/inbox/inbox.js';
-import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
 import { createChatwootHandler, createStripeHandler } from '../../src/index.js';
 import type { ChatwootEvent, StripeWebhookEvent, WebhookContext } from '../../src/index.js';
 import {
@@ -18,111 +14,23 @@ import {
   stripeEvent,
 } from '../../src/testing/index.js';
 import { sleep } from '../helpers/http.js';
-import { DATABASE_URL, newPool, postgresUp, redisUp, requireService } from '../helpers/services.js';
+import { orderedEngines, post, type TestInbox, until } from '../helpers/ordered-inboxes.js';
+import { postgresUp, redisUp, requireService } from '../helpers/services.js';
 
 const redisAvailable = await redisUp();
 const postgresAvailable = await postgresUp();
 const SECRET = 'cw-ordering-secret';
-const connection = { host: '127.0.0.1', port: 6379 };
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-interface OrderedOptions {
-  ordered: boolean;
-  holdOrderOnFailure?: boolean;
-  attempts?: number;
-}
-
-/** An inbox of either engine, as these tests drive it. */
-type TestInbox = Inbox &
-  DeadLetter & {
-    worker(options: InboxWorkerOptions & { concurrency: number; inFlightDelayMs: number }): InboxWorker;
-    count(): Promise<number>;
-  };
-
-const ENGINES = [
-  {
-    name: 'BullMQ',
-    available: redisAvailable,
-    service: 'Redis',
-    make(options: OrderedOptions): TestInbox {
-      const inbox = createBullMQInbox({
-        connection,
-        queueName: `hg-order-${randomUUID()}`,
-        backoffMs: 50,
-        logger: false,
-        ...options,
-      });
-      cleanups.push(async () => {
-        await inbox.close(2000);
-        const cleaner = createBullMQInbox({ connection, queueName: inbox.queue.name, logger: false });
-        await cleaner.queue.obliterate({ force: true }).catch(() => undefined);
-        await cleaner.close();
-      });
-      return Object.assign(Object.create(inbox) as typeof inbox, {
-        count: () => inbox.queue.count(),
-      });
-    },
-  },
-  {
-    name: 'pg-boss',
-    available: postgresAvailable,
-    service: 'PostgreSQL',
-    make(options: OrderedOptions): TestInbox {
-      const queueName = `hg_order_${randomUUID().replaceAll('-', '')}`;
-      const inbox = createPgBossInbox({
-        connection: DATABASE_URL,
-        queueName,
-        backoffMs: 1000,
-        logger: false,
-        ...options,
-      });
-      cleanups.push(async () => {
-        await inbox.close(2000);
-        const cleaner = createPgBossInbox({ connection: DATABASE_URL, queueName, logger: false });
-        await cleaner.boss.start();
-        await cleaner.boss.deleteQueue(queueName).catch(() => undefined);
-        await cleaner.boss
-          .getDb()
-          .executeSql('DELETE FROM pgboss.hookguard_lane WHERE queue = $1', [queueName])
-          .catch(() => undefined);
-        await cleaner.close();
-      });
-      const worker = inbox.worker.bind(inbox);
-      return Object.assign(Object.create(inbox) as typeof inbox, {
-        worker: (o: Parameters<typeof worker>[0]) => worker({ pollingIntervalSeconds: 0.5, ...o }),
-        count: async () => {
-          const pool = newPool();
-          try {
-            const { rows } = await pool.query('SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1', [
-              queueName,
-            ]);
-            return (rows[0] as { n: number }).n;
-          } finally {
-            await pool.end();
-          }
-        },
-      });
-    },
-  },
-] as const;
-
-async function until(check: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(20);
-  }
-}
+const ENGINES = orderedEngines(cleanups, { redis: redisAvailable, postgres: postgresAvailable });
 
 /** The test's own label, in the event's object metadata. */
 const stepOf = (event: StripeWebhookEvent) =>
   (event as { data?: { object?: { metadata?: { step?: string } } } }).data?.object?.metadata?.step ?? '?';
-
-const post = (body: string, headers: Record<string, string>) => ({ method: 'POST', headers, body });
 
 /** What the handlers saw, per conversation: the order of runs, overlaps, and runs per message. */
 function recorder() {
