@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Job, type Queue, type Worker } from 'bullmq';
+import type { InboxJob } from '../pipeline/enqueue-stage.js';
 import type { IoRedisLike } from '../stores/redis.js';
+import { isRunnableJob } from './inbox.js';
 import { LANE_WRITE_GRACE_MS, type LaneVerdict } from './lane-rules.js';
 
 // Ordering for the BullMQ inbox (`ordered: true`): one sorted set ("lane") per ordering key on the queue's
@@ -35,6 +37,12 @@ return head[1]`;
 // KEYS[1] lane; ARGV[1] member, ARGV[2] its score: removes a dead head only if it is still the one seen.
 const DROP = `if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('ZREM', KEYS[1], ARGV[1]) return 1 end
 return 0`;
+
+// KEYS[1] lane; ARGV[1] how many members: {Redis time in µs, id, score, id, score, ...}, oldest first.
+const VIEW = `local t = redis.call('TIME')
+local out = {string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2]))}
+for _, v in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')) do out[#out + 1] = v end
+return out`;
 
 /** The lanes of one queue. */
 export function lanesOf(queueName: string) {
@@ -90,7 +98,45 @@ export function lanesOf(queueName: string) {
     if (next !== null && next !== undefined) await promote(owner, next);
   }
 
-  return { join, heads, check, leave };
+  /** For coalescing (bursts.ts): see {@link viewLane}. */
+  const view = (
+    worker: Worker<unknown>,
+    client: IoRedisLike,
+    orderKey: string,
+    limit: number,
+    withJobs: boolean,
+  ) => viewLane(worker, client, laneOf(orderKey), limit, withJobs);
+
+  return { join, heads, check, leave, view };
+}
+
+/**
+ * The lane's first `limit` members, when each was accepted (ms), and with `withJobs` each one's job data
+ * (read from BullMQ's job hash: `worker` names the keys).
+ */
+async function viewLane(
+  worker: Worker<unknown>,
+  client: IoRedisLike,
+  lane: string,
+  limit: number,
+  withJobs: boolean,
+) {
+  const answer = (await client.call('EVAL', VIEW, 1, lane, limit)) as string[];
+  const members: { acceptedAt: number; job: InboxJob | undefined }[] = [];
+  const reads: Promise<unknown>[] = [];
+  for (let i = 1; i + 1 < answer.length; i += 2) {
+    members.push({ acceptedAt: Number(answer[i + 1]) / 1000, job: undefined });
+    if (withJobs) reads.push(client.call('HGET', worker.toKey(answer[i]!), 'data'));
+  }
+  (await Promise.all(reads)).forEach((data, i) => {
+    try {
+      const job: unknown = typeof data === 'string' ? JSON.parse(data) : undefined;
+      members[i]!.job = isRunnableJob(job) ? job : undefined;
+    } catch {
+      // not JSON: left undefined, and the batch stops before it
+    }
+  });
+  return { now: Number(answer[0]) / 1000, members };
 }
 
 /** Moves a waiting (delayed) job to run now; a job in any other state is left as it is. */

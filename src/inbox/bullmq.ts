@@ -296,6 +296,10 @@ function startWorker(
         }),
       ),
     redisMarks(() => redisOf(started.worker!), `hookguard:inbox:${queueName}:newest:`),
+    order && {
+      view: async (orderKey, limit, withJobs) =>
+        order.lanes.view(started.worker!, await redisOf(started.worker!), orderKey, limit, withJobs),
+    },
   );
   const abandoned = abandonment();
   let closing: Promise<void> | undefined;
@@ -475,3 +479,5 @@ export type {
   InboxWorkerOptions,
 } from './inbox.js';
 export type { InboxStats } from './inbox-stats.js';
+export { coalesce } from './bursts.js';
+export type { BurstContext, BurstHandler, CoalesceOptions } from './bursts.js';

@@ -9,6 +9,7 @@ import type { ProviderSpec } from '../pipeline/provider-spec.js';
 import { handlerLogger, safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger, Provider, WebhookContext, WebhookOutcome } from '../pipeline/types.js';
 import { describeError, field, isThenable, positive } from '../util/values.js';
+import { burstOf, type Claimed, type LaneView, runBurst } from './bursts.js';
 import { type Marks, markOf, stalenessOf } from './freshness.js';
 import { createPersistence } from './until-it-sticks.js';
 
@@ -151,6 +152,7 @@ export function createJobRunner(
   options: InboxWorkerOptions,
   defaultStore: () => DedupStore,
   marks?: Marks,
+  lanes?: LaneView,
 ): JobRunner {
   const endpoints = endpointsOf(options);
   const store = options.store ?? defaultStore();
@@ -196,17 +198,13 @@ export function createJobRunner(
       throw err;
     });
     if (fresh !== undefined) ctx.stale = fresh.stale;
+    let batch: Claimed[];
     try {
-      const result = handler(job.event, ctx);
-      if (isThenable(result)) await result;
+      const joins = (other: InboxJob) => joinsBatch(job, other, spec.handlerFor(other.event) === handler);
+      batch = await invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins });
     } catch (err) {
       await release();
-      jobLog.error(
-        { err: describeError(err) },
-        final
-          ? 'handler failed on its last attempt: the job is kept as failed (dead letter); retry it with `hookguard inbox retry`'
-          : 'handler failed in the inbox worker; the engine will retry it with backoff',
-      );
+      logFailure(jobLog, err, final);
       report(job, attempt, started, 'failed');
       throw err;
     }
@@ -221,10 +219,53 @@ export function createJobRunner(
     if (fresh !== undefined) await freshness.raise(fresh.marked, jobLog);
     // The work is done: the completion must stick, or a redelivery would run it again.
     if (token !== undefined) await completions.record(() => store.complete(job.key!, token, ttlMs), jobLog);
+    for (const other of batch) {
+      await completions.record(() => store.complete(other.job.key!, other.token, ttlMs), jobLog);
+      report(other.job, attempt, started, 'processed');
+    }
     return report(job, attempt, started, 'processed');
   }
 
   return { run, deferred: deferrals(counts, log), counts, abandon: completions.abandon, log };
+}
+
+/**
+ * Calls the handler with the event; a coalesced one (`coalesce()`) in an ordered worker with the burst the
+ * job heads. Resolves with the messages claimed beside the job.
+ */
+async function invoke(
+  handler: (event: unknown, ctx: InboxContext) => unknown,
+  job: InboxJob,
+  ctx: InboxContext,
+  ordered: Omit<Parameters<typeof runBurst>[0], 'burst' | 'head' | 'ctx'> | undefined,
+): Promise<Claimed[]> {
+  const burst = ordered === undefined ? undefined : burstOf(handler);
+  if (burst === undefined || typeof job.orderKey !== 'string' || job.key === undefined) {
+    const result = handler(job.event, ctx);
+    if (isThenable(result)) await result;
+    return [];
+  }
+  return runBurst({ ...ordered!, burst, head: job, ctx });
+}
+
+function logFailure(jobLog: Required<Logger>, err: unknown, final: boolean): void {
+  jobLog.error(
+    { err: describeError(err) },
+    final
+      ? 'handler failed on its last attempt: the job is kept as failed (dead letter); retry it with `hookguard inbox retry`'
+      : 'handler failed in the inbox worker; the engine will retry it with backoff',
+  );
+}
+
+/** Does `other` (behind `head` in its lane) join the head's coalesced call: same endpoint and handler, a key? */
+function joinsBatch(head: InboxJob, other: InboxJob, sameHandler: boolean): boolean {
+  return (
+    sameHandler &&
+    isRunnableJob(other) &&
+    other.provider === head.provider &&
+    other.namespace === head.namespace &&
+    other.key !== undefined
+  );
 }
 
 /** Counts a deferral; warns once per endpoint that reaches a worker without its handlers. */

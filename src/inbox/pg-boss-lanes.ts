@@ -1,3 +1,4 @@
+import type { InboxJob } from '../pipeline/enqueue-stage.js';
 import { LANE_WRITE_GRACE_MS, type LaneVerdict } from './lane-rules.js';
 
 // Ordering for the pg-boss inbox (`ordered: true`): one row per waiting job in `hookguard_lane`, in
@@ -77,7 +78,33 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
     await sql(statement.promote, [queue, jobId]);
   }
 
-  return { join, heads, check, leave, leaving, promote };
+  /** For coalescing (bursts.ts): the lane's first `limit` members, when each was accepted, their jobs. */
+  async function view(
+    orderKey: string,
+    limit: number,
+    withJobs: boolean,
+    parse: (data: unknown) => InboxJob | undefined,
+  ) {
+    await ready();
+    const { rows } = await sql(withJobs ? statement.viewJobs : statement.view, [queue, orderKey, limit]);
+    return membersOf(rows, withJobs ? parse : () => undefined);
+  }
+
+  return { join, heads, check, leave, leaving, promote, view };
+}
+
+/** A lane view's rows as bursts.ts reads them; a job that does not parse is undefined (the batch stops). */
+function membersOf(rows: Record<string, unknown>[], parse: (data: unknown) => InboxJob | undefined) {
+  const members = rows.map((row) => {
+    let job: InboxJob | undefined;
+    try {
+      job = parse(row.data);
+    } catch {
+      job = undefined;
+    }
+    return { acceptedAt: Number(row.accepted), job };
+  });
+  return { now: rows.length === 0 ? Date.now() : Number(rows[0]!.now), members };
 }
 
 /** A head that can no longer run (see bullmq-lanes.ts): its job finished, or never got written. */
@@ -108,6 +135,13 @@ function laneStatements(schema: string, table: string) {
     drop: `DELETE FROM ${table} WHERE queue = $1 AND job_id = $2::uuid AND seq = $3::bigint`,
     // $3 job id (for leaving()).
     leave: `DELETE FROM ${table} WHERE queue = $1 AND job_id = $3::uuid`,
+    // $2 order key, $3 how many: the lane's first members, when each was accepted (ms), the clock now.
+    view: `SELECT extract(epoch FROM accepted_at) * 1000 AS accepted, extract(epoch FROM now()) * 1000 AS now
+      FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT $3`,
+    // The same, with each member's job data.
+    viewJobs: `SELECT extract(epoch FROM l.accepted_at) * 1000 AS accepted, extract(epoch FROM now()) * 1000 AS now,
+        j.data FROM ${table} AS l LEFT JOIN ${schema}.job AS j ON j.name = $1 AND j.id = l.job_id
+      WHERE l.queue = $1 AND l.order_key = $2 ORDER BY l.seq LIMIT $3`,
     // $2 job id: a parked or given-back job is due now.
     promote: `UPDATE ${schema}.job SET start_after = now()
       WHERE name = $1 AND id = $2::uuid AND state IN ('created', 'retry') AND start_after > now()`,

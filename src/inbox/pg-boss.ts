@@ -594,6 +594,7 @@ function startWorker(engine: Engine, options: PgBossWorkerOptions, order: Orderi
     options,
     () => engineStore(engine),
     postgresMarks(engine.sql, engine.schema, engine.queue, engine.start),
+    order && { view: (orderKey, limit, withJobs) => order.lanes.view(orderKey, limit, withJobs, jobOf) },
   );
   const slots = createSlots(Math.max(1, Math.floor(positive(options.concurrency, 1))));
   const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);
@@ -684,6 +685,10 @@ async function recheckTurn(order: Ordering, orderKey: string, jobId: string): Pr
   if (now === 'run') await order.lanes.promote(jobId).catch(() => undefined);
 }
 
+/** When a fetched job started (its run's identity in pg-boss's rows). */
+const started = (job: FetchedJob) => new Date(job.startedOn).getTime();
+const createdOn = (job: FetchedJob) => new Date(job.createdOn).getTime();
+
 /** How a worker records each job's outcome in pg-boss: completed, given back, failed, or refused. */
 function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, order: Ordering | undefined) {
   const { queue, statements: sql } = engine;
@@ -700,8 +705,6 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
         `the worker stopped before pg-boss took this ${what}`,
       );
   };
-  const started = (job: FetchedJob) => new Date(job.startedOn).getTime();
-  const createdOn = (job: FetchedJob) => new Date(job.createdOn).getTime();
   // An ordered job's completion also leaves its lane and promotes the next, in one statement.
   const completeAndLeave = order?.lanes.leaving(sql.completeOrdered);
 
@@ -779,3 +782,5 @@ export type {
   InboxWorkerOptions,
 } from './inbox.js';
 export type { InboxStats } from './inbox-stats.js';
+export { coalesce } from './bursts.js';
+export type { BurstContext, BurstHandler, CoalesceOptions } from './bursts.js';
