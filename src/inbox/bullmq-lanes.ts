@@ -141,10 +141,9 @@ async function viewLane(
 
 /** Moves a waiting (delayed) job to run now; a job in any other state is left as it is. */
 export async function promote(owner: Worker<unknown> | Queue, jobId: string): Promise<void> {
-  const job = await Job.fromId(owner, jobId);
-  if (job === undefined) return;
-  // Raced by its own worker re-checking, or not delayed at all: nothing to do either way.
-  await job.promote().catch(() => undefined);
+  // A handle on the job by its id alone (no read of the job): BullMQ's promote script needs nothing else.
+  // Raced by its own worker re-checking, not delayed, or gone: nothing to do either way.
+  await new Job(owner, 'promote', null, {}, jobId).promote().catch(() => undefined);
 }
 
 async function isDead(worker: Worker<unknown>, jobId: string, ageMicros: number, hold: boolean) {

@@ -352,7 +352,12 @@ function processor(
     try {
       // attemptsStarted counts this start too: above 1, the job was looked at before (deferred or run).
       const inspect = (job.attemptsStarted ?? 2) > 1;
-      if (lane !== undefined && (await laneCheck(lane, inspect)) === 'wait') throw new JobDeferred('ordered');
+      // A job written without a delay headed its lane when it joined, and a lane's head stays its head
+      // until it leaves: its first look needs no check.
+      const headed = !inspect && !(Number(job.opts.delay) > 0);
+      if (lane !== undefined && !headed && (await laneCheck(lane, inspect)) === 'wait') {
+        throw new JobDeferred('ordered');
+      }
       const result = await Promise.race([runner.run(data, attempt, final), abandoned]);
       if (lane !== undefined) await leaveLane(lane, runner);
       return result;

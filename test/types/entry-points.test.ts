@@ -14,6 +14,9 @@ import {
   type WebhookErrorCode,
 } from '../../src/index.js';
 import { chatwootEvent, stripeEvent } from '../../src/testing/index.js';
+import { coalesce, type BurstContext } from '../../src/inbox/bullmq.js';
+import { coalesce as coalescePgBoss } from '../../src/inbox/pg-boss.js';
+import type { ChatwootWebhookOptions, Staleness, StripeWebhookOptions } from '../../src/index.js';
 
 describe('types of hookguard', () => {
   it('verifyStripeEvent returns classic or thin events, and narrowing by type reaches data.object', () => {
@@ -57,5 +60,32 @@ describe('types of hookguard/testing', () => {
     expectTypeOf(stripeEvent('invoice.paid').data.object).toEqualTypeOf<Stripe.Invoice>();
     // @ts-expect-error not a Chatwoot event name
     expectTypeOf(chatwootEvent).toBeCallableWith('message_deleted');
+  });
+
+  it('a coalesced handler gets the typed batch of its event, and ctx.stale is typed on every handler', () => {
+    const chatwoot = {
+      secret: 's',
+      on: {
+        message_created: coalesce({ windowMs: 1000 }, (messages, ctx) => {
+          expectTypeOf(messages).toEqualTypeOf<ChatwootEvent<'message_created'>[]>();
+          expectTypeOf(ctx).toEqualTypeOf<BurstContext>();
+          expectTypeOf(ctx.signal).toEqualTypeOf<AbortSignal>();
+        }),
+        conversation_status_changed: coalescePgBoss({}, (events) => {
+          expectTypeOf(events).toEqualTypeOf<ChatwootEvent<'conversation_status_changed'>[]>();
+        }),
+      },
+    } satisfies ChatwootWebhookOptions;
+    expectTypeOf(chatwoot.on.message_created).toBeFunction();
+    const stripe = {
+      secret: 'whsec_s',
+      on: {
+        'customer.subscription.updated': (event, ctx) => {
+          expectTypeOf(ctx.stale).toEqualTypeOf<Staleness | undefined>();
+          expectTypeOf(event.data.object).toEqualTypeOf<Stripe.Subscription>();
+        },
+      },
+    } satisfies StripeWebhookOptions;
+    expectTypeOf(stripe.on).toBeObject();
   });
 });
