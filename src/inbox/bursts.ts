@@ -2,6 +2,7 @@ import type { DedupStore } from '../dedup/dedup-store.js';
 import type { InboxJob } from '../pipeline/enqueue-stage.js';
 import type { WebhookContext } from '../pipeline/types.js';
 import { isThenable, positive } from '../util/values.js';
+import { JobDeferred } from './inbox.js';
 
 // Burst coalescing (`coalesce()`): in an ordered inbox, the messages of one conversation that arrive within
 // a quiet window reach one handler call, in order. The lane's head waits in its worker slot until the
@@ -129,6 +130,8 @@ interface BurstRun {
   leaseMs: number;
   /** Does this job belong in the head's batch (same endpoint, same handler, a key)? */
   joins: (job: InboxJob) => boolean;
+  /** The head's last attempt. */
+  final: boolean;
 }
 
 /**
@@ -138,11 +141,18 @@ interface BurstRun {
 export async function runBurst(r: BurstRun): Promise<Claimed[]> {
   const orderKey = r.head.orderKey!;
   for (let aborts = 0; ; aborts++) {
+    // On the job's last attempt its message runs alone: a poison message behind it then fails on its own
+    // job instead of dead-lettering the healthy ones ahead of it.
+    if (r.final) return (await runOne(r), []);
     const { jobs, seen } = await quiet(r, orderKey);
     if (jobs[0]?.key !== r.head.key) return (await runOne(r), []); // not the head after all: alone
-    const claimed = await claimBehind(r, jobs.slice(1));
+    const { claimed, whole } = await claimBehind(r, jobs.slice(1));
     const controller = new AbortController();
-    const watch = r.burst.supersede && aborts < 3 ? watchLane(r, orderKey, seen, controller) : undefined;
+    // Only a newer message that could join this call supersedes it: the call takes the whole lane it saw,
+    // and the lane was not cut at maxMessages.
+    const joinable = whole && jobs.length === seen && seen < r.burst.maxMessages;
+    const watch =
+      r.burst.supersede && joinable && aborts < 3 ? watchLane(r, orderKey, seen, controller) : undefined;
     try {
       const result = r.burst.run(
         [r.head, ...claimed.map((c) => c.job)].map((j) => j.event),
@@ -198,9 +208,11 @@ async function quiet(r: BurstRun, orderKey: string): Promise<{ jobs: InboxJob[];
 
 /**
  * Claims the messages behind the head that join its batch, up to the first that cannot (claimed at once:
- * a claim is a round trip; those after the first refusal are given back).
+ * a claim is a round trip; those after the first refusal are given back). `whole`: every one joined. A
+ * message another run holds can only be held by an earlier run of this head (a worker that died in the
+ * middle of the call, whose claims outlive the head's): the head waits for them rather than run alone.
  */
-async function claimBehind(r: BurstRun, behind: InboxJob[]): Promise<Claimed[]> {
+async function claimBehind(r: BurstRun, behind: InboxJob[]): Promise<{ claimed: Claimed[]; whole: boolean }> {
   const joining: InboxJob[] = [];
   for (const job of behind) {
     if (!r.joins(job)) break;
@@ -211,15 +223,22 @@ async function claimBehind(r: BurstRun, behind: InboxJob[]): Promise<Claimed[]> 
   );
   const claimed: Claimed[] = [];
   const surplus: Claimed[] = [];
-  let stopped = false;
+  let stopped = joining.length < behind.length;
+  let held = false;
   claims.forEach((claim, i) => {
     // A duplicate was handled by an earlier call: its own job finishes as a duplicate on its turn.
     if (claim?.status === 'duplicate') return;
-    if (claim?.status !== 'claimed') stopped = true;
-    else (stopped ? surplus : claimed).push({ job: joining[i]!, token: claim.token });
+    if (claim?.status !== 'claimed') {
+      held ||= !stopped && claim?.status === 'in-flight';
+      stopped = true;
+    } else (stopped ? surplus : claimed).push({ job: joining[i]!, token: claim.token });
   });
+  if (held) {
+    await release(r, [...claimed, ...surplus]);
+    throw new JobDeferred('in-flight');
+  }
   await release(r, surplus);
-  return claimed;
+  return { claimed, whole: !stopped };
 }
 
 export async function release(r: { store: DedupStore }, claimed: Claimed[]): Promise<void> {

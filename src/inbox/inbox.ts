@@ -198,9 +198,10 @@ export function createJobRunner(
     let batch: Claimed[];
     try {
       const joins = (other: InboxJob) => joinsBatch(job, other, spec.handlerFor(other.event) === handler);
-      batch = await invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins });
+      batch = await invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins, final });
     } catch (err) {
       await release();
+      if (err instanceof JobDeferred) throw err; // a coalesced call waits for an earlier run's claims
       logFailure(jobLog, err, final);
       report(job, attempt, started, 'failed');
       throw err;
@@ -214,12 +215,13 @@ export function createJobRunner(
     }
     // The mark first: a run cut off between the two runs again and finds its own mark (not stale).
     if (fresh !== undefined) await freshness.raise(fresh.marked, jobLog);
-    // The work is done: the completion must stick, or a redelivery would run it again.
-    if (token !== undefined) await completions.record(() => store.complete(job.key!, token, ttlMs), jobLog);
-    for (const other of batch) {
-      await completions.record(() => store.complete(other.job.key!, other.token, ttlMs), jobLog);
-      report(other.job, attempt, started, 'processed');
-    }
+    // The work is done: the completion must stick, or a redelivery would run it again. A coalesced call's
+    // keys are recorded all at once (a process killed in between leaves as few of them as can be).
+    const done = [...(token === undefined ? [] : [{ job, token }]), ...batch];
+    await Promise.all(
+      done.map((c) => completions.record(() => store.complete(c.job.key!, c.token, ttlMs), jobLog)),
+    );
+    for (const other of batch) report(other.job, attempt, started, 'processed');
     return report(job, attempt, started, 'processed');
   }
 

@@ -68,6 +68,11 @@ export function orderedEngines(
           await inbox.close(2000);
           const cleaner = createPgBossInbox({ connection: DATABASE_URL, queueName, logger: false });
           await cleaner.boss.start();
+          // pg-boss refuses to delete a queue that still has jobs (a foreign key): the jobs go first.
+          await cleaner.boss
+            .getDb()
+            .executeSql('DELETE FROM pgboss.job WHERE name = $1', [queueName])
+            .catch(() => undefined);
           await cleaner.boss.deleteQueue(queueName).catch(() => undefined);
           for (const table of ['hookguard_lane', 'hookguard_newest']) {
             await cleaner.boss

@@ -202,6 +202,29 @@ describe.each(ENGINES)('$name inbox: coalesce()', (engine) => {
   );
 
   it.runIf(up)(
+    'a poison message dead-letters only itself: on its last attempt the head runs alone',
+    async () => {
+      const inbox = engine.make({ ordered: true, attempts: 2 });
+      const handled: string[] = [];
+      const bot = botOf(inbox, { windowMs: 200 }, async (messages) => {
+        if (messages.some((m) => m.content === 'poison')) throw new Error('cannot answer this one');
+        handled.push(...messages.map((m) => m.content ?? ''));
+      });
+      inbox.worker({ chatwoot: bot.chatwoot, concurrency: 4, inFlightDelayMs: 300 });
+      for (const content of ['a', 'b', 'poison']) await bot.send(13, content);
+      let failed: Awaited<ReturnType<TestInbox['failed']>> = [];
+      const end = Date.now() + 40_000;
+      while (failed.length === 0 && Date.now() < end) {
+        await sleep(100);
+        failed = await inbox.failed();
+      }
+      expect(handled).toEqual(['a', 'b']);
+      expect(failed).toHaveLength(1);
+    },
+    60_000,
+  );
+
+  it.runIf(up)(
     'supersede: a newer message aborts ctx.signal, and the next call has every message',
     async () => {
       const inbox = engine.make({ ordered: true });
