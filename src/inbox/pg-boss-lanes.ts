@@ -15,7 +15,7 @@ export type Sql = (
 export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () => Promise<unknown>) {
   const table = `${schema}.hookguard_lane`;
   const statement = laneStatements(schema, table);
-  const leaveStatement = leaving(statement.leave);
+  const leaveStatement = leavingStatement(schema, table, statement.leave);
   let made: Promise<void> | undefined;
   const ready = () =>
     (made ??= start()
@@ -56,22 +56,19 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
 
   /** After the job's last run: leaves the lane and makes the next job of its key due now (one statement). */
   async function leave(orderKey: string, jobId: string): Promise<void> {
-    await sql(leaveStatement, [queue, orderKey, jobId]);
+    await left(orderKey, (await sql(leaveStatement, [queue, orderKey, jobId])).rowCount);
   }
 
   /**
-   * `first` (a data-modifying statement on $1 queue, $2 order key, $3 job id), the job's leaving of its
-   * lane and the promotion of the next, as one statement: one commit (the completion and the leaving of a
-   * successful run go together this way).
+   * After a leaving statement that promoted `promoted` jobs: when none, the lane's head is made due again.
+   * One statement sees one snapshot: a job that joined the lane while it ran (not yet committed) was not
+   * promoted by it, and that job's own check after its write may have run before the leave committed.
    */
-  function leaving(first: string): string {
-    return `WITH done AS (${first}),
-         gone AS (DELETE FROM ${table} WHERE queue = $1 AND job_id = $3::uuid),
-         next AS (SELECT job_id FROM ${table} WHERE queue = $1 AND order_key = $2 AND job_id <> $3::uuid
-           ORDER BY seq LIMIT 1)
-       UPDATE ${schema}.job SET start_after = now()
-       WHERE name = $1 AND id = (SELECT job_id FROM next) AND state IN ('created', 'retry') AND start_after > now()`;
+  async function left(orderKey: string, promoted: number): Promise<void> {
+    if (promoted === 0) await sql(statement.promoteHead, [queue, orderKey]).catch(() => undefined);
   }
+
+  const leaving = (first: string) => leavingStatement(schema, table, first);
 
   /** A job given back to wait for its turn is due now (its next fetch takes it). */
   async function promote(jobId: string): Promise<void> {
@@ -90,7 +87,21 @@ export function pgBossLanes(sql: Sql, schema: string, queue: string, start: () =
     return membersOf(rows, withJobs ? parse : () => undefined);
   }
 
-  return { join, heads, check, leave, leaving, promote, view };
+  return { join, heads, check, leave, leaving, left, promote, view };
+}
+
+/**
+ * `first` (a data-modifying statement on $1 queue, $2 order key, $3 job id), the job's leaving of its lane
+ * and the promotion of the next, as one statement: one commit (the completion and the leaving of a
+ * successful run go together this way).
+ */
+function leavingStatement(schema: string, table: string, first: string): string {
+  return `WITH done AS (${first}),
+       gone AS (DELETE FROM ${table} WHERE queue = $1 AND job_id = $3::uuid),
+       next AS (SELECT job_id FROM ${table} WHERE queue = $1 AND order_key = $2 AND job_id <> $3::uuid
+         ORDER BY seq LIMIT 1)
+     UPDATE ${schema}.job SET start_after = now()
+     WHERE name = $1 AND id = (SELECT job_id FROM next) AND state IN ('created', 'retry') AND start_after > now()`;
 }
 
 /** A lane view's rows as bursts.ts reads them; a job that does not parse is undefined (the batch stops). */
@@ -145,6 +156,10 @@ function laneStatements(schema: string, table: string) {
     // $2 job id: a parked or given-back job is due now.
     promote: `UPDATE ${schema}.job SET start_after = now()
       WHERE name = $1 AND id = $2::uuid AND state IN ('created', 'retry') AND start_after > now()`,
+    // $2 order key: the lane's head, if parked or given back, is due now.
+    promoteHead: `UPDATE ${schema}.job SET start_after = now()
+      WHERE name = $1 AND state IN ('created', 'retry') AND start_after > now()
+        AND id = (SELECT job_id FROM ${table} WHERE queue = $1 AND order_key = $2 ORDER BY seq LIMIT 1)`,
   };
 }
 

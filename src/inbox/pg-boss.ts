@@ -679,6 +679,20 @@ async function leaveLaneOf(order: Ordering, orderKey: string, job: FetchedJob, r
   }
 }
 
+/** An ordered job's completion, its leaving and the next's promotion in one statement (see `left`). */
+async function completeInLane(
+  order: Ordering,
+  record: (write: () => Promise<unknown>) => Promise<void>,
+  write: () => Promise<{ rowCount: number }>,
+  orderKey: string,
+): Promise<void> {
+  let promoted = 1;
+  await record(async () => {
+    promoted = (await write()).rowCount;
+  });
+  await order.lanes.left(orderKey, promoted);
+}
+
 /** After an ordered deferral: the earlier event may have left its lane in between, promoting no one. */
 async function recheckTurn(order: Ordering, orderKey: string, jobId: string): Promise<void> {
   const now = await order.lanes.check(orderKey, jobId, order.hold).catch(() => 'wait' as const);
@@ -735,7 +749,8 @@ function createOutcomes(engine: Engine, runner: JobRunner, deferMs: number, orde
     if (orderKey === undefined) {
       await record('completion', job, () => engine.sql(sql.complete, [queue, job.id]));
     } else {
-      await record('completion', job, () => engine.sql(completeAndLeave!, [queue, orderKey, job.id]));
+      const write = () => engine.sql(completeAndLeave!, [queue, orderKey, job.id]);
+      await completeInLane(order!, (w) => record('completion', job, w), write, orderKey);
     }
   }
   const leaveLane = (orderKey: string, job: FetchedJob) => leaveLaneOf(order!, orderKey, job, runner);
