@@ -47,7 +47,7 @@ CORE=(
 # and call nothing of the engine that changed: pg-boss-outcomes calls pg-boss 10's insert([jobs]),
 # pg-boss-defer speeds up expiry with maintenanceIntervalSeconds (pg-boss 12 expires jobs in its
 # supervisor), pg-boss-retention drives pg-boss 10's archive.
-BULLMQ=(test/inbox/bullmq.test.ts test/inbox/ordering.test.ts test/inbox/bursts.test.ts test/inbox/bullmq-faults.test.ts test/inbox/stats.test.ts test/inbox/backlog.test.ts)
+BULLMQ=(test/inbox/bullmq.test.ts test/inbox/ordering.test.ts test/inbox/bullmq-faults.test.ts test/inbox/stats.test.ts test/inbox/backlog.test.ts)
 PG_BOSS=(test/inbox/pg-boss.test.ts test/inbox/ordering.test.ts test/inbox/bursts.test.ts test/inbox/pg-boss-bodies.test.ts test/inbox/pg-boss-slots.test.ts test/inbox/backlog.test.ts)
 
 # name | Node major | vitest config | files

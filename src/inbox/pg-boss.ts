@@ -305,7 +305,7 @@ function createEngine(options: PgBossInboxOptions): Engine {
       void retire(current);
       throw err;
     }
-    await current.createQueue(queue, { name: queue, ...jobOptions });
+    await createQueueOnce(current, queue, jobOptions);
     if (!warned) {
       warned = true;
       void warnIfNotDurable(sql, log);
@@ -518,6 +518,22 @@ function jobOf(data: unknown): InboxJob | undefined {
   if (typeof eventJson !== 'string') return data;
   const { eventJson: _text, ...job } = data as InboxJob & { eventJson: string };
   return { ...job, event: JSON.parse(eventJson) as unknown };
+}
+
+/**
+ * Creates the queue (nothing when it exists). Inboxes of one schema starting at once can deadlock in
+ * pg-boss's queue creation; PostgreSQL fails one of them (40P01), which tries again.
+ */
+async function createQueueOnce(boss: PgBoss, queue: string, options: object): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      await boss.createQueue(queue, { name: queue, ...options });
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== '40P01' || tries >= 5) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80 * tries));
+    }
+  }
 }
 
 /** A job as our fetch returns it (with its metadata). */
