@@ -1,7 +1,10 @@
-// One process of the ordering test across processes (test/inbox/ordering-processes.test.ts).
-// ROLE=web: Express + hookguard's chatwootWebhook with the BullMQ inbox, printing READY <port>.
+// One process of the ordering test across processes (test/inbox/ordering-processes.test.ts), on the BullMQ
+// inbox (ENGINE=bullmq, the shared Redis) or the pg-boss one (ENGINE=pg-boss, the shared PostgreSQL, in a
+// schema of the run's own).
+// ROLE=web: Express + hookguard's chatwootWebhook with the inbox, printing READY <port>.
 // ROLE=worker: an inbox worker (concurrency 8) whose handler writes every run to Redis, under
-// hg-ord:<RUN>: (one Lua script at its start and one at its end, each stamped with Redis TIME):
+// hg-ord:<RUN>: (one Lua script at its start and one at its end, each stamped with Redis TIME), whichever
+// engine runs the inbox:
 //   runs    list of "start|<run id>|<conversation>/<seq>|<µs>", "end|…" and "kill|…" records, in the
 //           order Redis executed them
 //   active  hash conversation -> runs of it going on now; a start that makes it > 1 is an overlap
@@ -14,26 +17,87 @@
 // holds every other run where it is: so each run of the dying process either completed for good or is
 // marked killed ("kill" record, its active count taken back), and a run killed after its handler's work
 // but before its completion stuck (which the inbox then runs again: at least once) cannot blur the count.
-// Env: QUEUE, RUN, SECRET, ORDERED (1 / 0), CRASH_AFTER.
+// Env: ENGINE (bullmq / pg-boss), QUEUE, SCHEMA (pg-boss), RUN, SECRET, ORDERED (1 / 0), CRASH_AFTER.
 import express from 'express';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { chatwootWebhook } from '../../src/adapters/express.js';
 import type { ChatwootEvent, WebhookContext } from '../../src/index.js';
+import type { InboxWorker, InboxWorkerOptions } from '../../src/inbox/inbox.js';
 import { createBullMQInbox } from '../../src/inbox/bullmq.js';
+import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
+import { createPostgresDedupStore } from '../../src/stores/postgres.js';
 import { createRedisDedupStore } from '../../src/stores/redis.js';
 import type { DedupStore } from '../../src/dedup/dedup-store.js';
-import { newIoRedis } from './services.js';
+import { DATABASE_URL, newIoRedis } from './services.js';
 
 const run = process.env.RUN ?? 'run';
 const queueName = process.env.QUEUE ?? 'hookguard-ordering';
-const inbox = createBullMQInbox({
-  connection: { host: '127.0.0.1', port: 6379 },
-  queueName,
-  ordered: process.env.ORDERED !== '0',
-  backoffMs: 50,
-  logger: false,
-});
+const ordered = process.env.ORDERED !== '0';
+const role = process.env.ROLE === 'worker' ? 'worker' : 'web';
+const engine = process.env.ENGINE === 'pg-boss' ? pgBossEngine() : bullMQEngine();
+
+/** What every worker of the test gets, whatever the engine. */
+type WorkerOptions = InboxWorkerOptions & { concurrency: number; inFlightDelayMs: number };
+
+/** The BullMQ inbox on the shared Redis, and its default worker store (the same keys). */
+function bullMQEngine() {
+  const inbox = createBullMQInbox({
+    connection: { host: '127.0.0.1', port: 6379 },
+    queueName,
+    ordered,
+    backoffMs: 50,
+    logger: false,
+  });
+  return {
+    inbox,
+    ownStore: async (redis: ReturnType<typeof newIoRedis>): Promise<DedupStore> =>
+      createRedisDedupStore({ client: redis, prefix: `hookguard:inbox:${queueName}:` }),
+    worker: (options: WorkerOptions): InboxWorker => inbox.worker({ ...options, lockDurationMs: 2000 }),
+  };
+}
+
+/**
+ * The pg-boss inbox on the shared PostgreSQL, in the run's own schema, and its default worker store (the
+ * same table and keys). A job whose worker died is handed out again once it expired (5 s, found by a
+ * maintenance that runs every second) and its retry delay (1 to 2 s) passed: pg-boss's counterpart of
+ * BullMQ's lock above. Small pools: nine processes share the server's connections.
+ */
+function pgBossEngine() {
+  const schema = process.env.SCHEMA ?? 'pgboss';
+  const inbox = createPgBossInbox({
+    connection: {
+      connectionString: DATABASE_URL,
+      schema,
+      max: role === 'worker' ? 6 : 3,
+      maintenanceIntervalSeconds: 1,
+    },
+    queueName,
+    ordered,
+    backoffMs: 1000,
+    expireInSeconds: 5,
+    logger: false,
+  });
+  return {
+    inbox,
+    async ownStore(): Promise<DedupStore> {
+      await inbox.stats(); // pg-boss started: its schema exists
+      const store = createPostgresDedupStore({
+        pool: { query: (text, values = []) => inbox.boss.getDb().executeSql(text, values) },
+        table: `${schema}.hookguard_dedup`,
+      });
+      await store.ensureSchema();
+      const own = (key: string) => `${queueName}:${key}`;
+      return {
+        claim: (key, leaseMs) => store.claim(own(key), leaseMs),
+        release: (key, token) => store.release(own(key), token),
+        complete: (key, token, ttlMs) => store.complete(own(key), token, ttlMs),
+      };
+    },
+    worker: (options: WorkerOptions): InboxWorker =>
+      inbox.worker({ ...options, pollingIntervalSeconds: 0.5 }),
+  };
+}
 const ns = `hg-ord:${run}:`;
 const KEYS = ['active', 'overlaps', 'runs', 'done'].map((name) => ns + name);
 
@@ -63,7 +127,7 @@ return 1`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const forever = () => new Promise<never>(() => undefined);
 
-if (process.env.ROLE === 'worker') {
+if (role === 'worker') {
   // One connection for every record, so Redis executes them in the order this process sent them.
   const redis = newIoRedis();
   const crashAfter = process.env.CRASH_AFTER === undefined ? undefined : Number(process.env.CRASH_AFTER);
@@ -75,7 +139,7 @@ if (process.env.ROLE === 'worker') {
   let completed = 0;
 
   // The inbox's own default store (same keys), with each completion reported back.
-  const own = createRedisDedupStore({ client: redis, prefix: `hookguard:inbox:${queueName}:` });
+  const own = await engine.ownStore(redis);
   const store: DedupStore = {
     claim: (key, leaseMs) => own.claim(key, leaseMs),
     release: (key, token) => own.release(key, token),
@@ -118,11 +182,10 @@ if (process.env.ROLE === 'worker') {
   // The test lets the workers go once part of the messages are queued: a backlog per conversation to race
   // for, then live traffic.
   while ((await redis.exists(`${ns}go`)) === 0) await sleep(20);
-  const worker = inbox.worker({
+  const worker = engine.worker({
     chatwoot: { logger: false, onEvent },
     concurrency: 8,
     store,
-    lockDurationMs: 2000,
     leaseMs: 3000,
     inFlightDelayMs: 1000,
     logger: false,
@@ -138,7 +201,12 @@ if (process.env.ROLE === 'worker') {
   const app = express();
   app.post(
     '/cw',
-    chatwootWebhook({ secret: process.env.SECRET ?? '', inbox, logger: false, onEvent: () => {} }),
+    chatwootWebhook({
+      secret: process.env.SECRET ?? '',
+      inbox: engine.inbox,
+      logger: false,
+      onEvent: () => {},
+    }),
   );
   const server = app.listen(0, '127.0.0.1', () => {
     console.log(`READY ${(server.address() as AddressInfo).port}`);

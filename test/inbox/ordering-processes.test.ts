@@ -1,21 +1,32 @@
-// Ordering of the BullMQ inbox (`ordered: true`) across real processes, the figure of issue 23: 100
+// Ordering of the durable inbox (`ordered: true`) across real processes, the figure of issue 23: 100
 // conversations x 20 messages, interleaved over 4 web processes (Express) into 4 worker processes of
-// concurrency 8, one worker SIGKILLed in the middle of a handler. Every run is written to Redis by the
-// workers themselves (test/helpers/ordering-process.ts), so what the dead process did is still counted:
-// per-conversation order, overlapping runs of one conversation (live, by a counter per conversation, and
-// afterwards, from each run's start and end on Redis's clock), and completed runs per message. The same
-// scenario without `ordered` shows what the test catches when the feature is missing.
+// concurrency 8, one worker SIGKILLed in the middle of a handler, on BullMQ (the shared Redis) and on
+// pg-boss (the shared PostgreSQL, a schema of the run's own). Every run is written to Redis by the workers
+// themselves (test/helpers/ordering-process.ts), whichever engine carries the jobs, so what the dead
+// process did is still counted: per-conversation order, overlapping runs of one conversation (live, by a
+// counter per conversation, and afterwards, from each run's start and end on Redis's clock), and completed
+// runs per message. The same scenario without `ordered` shows what the test catches when the feature is
+// missing.
 import { randomInt, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBullMQInbox } from '../../src/inbox/bullmq.js';
 import type { InboxWorkerCounts } from '../../src/inbox/inbox.js';
+import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
 import { chatwootEvent, signChatwootPayload } from '../../src/testing/index.js';
 import { startWorkers, stopWorkers, type Worker } from '../helpers/cluster.js';
 import { send, sleep } from '../helpers/http.js';
-import { newIoRedis, redisUp, requireService } from '../helpers/services.js';
+import {
+  DATABASE_URL,
+  newIoRedis,
+  newPool,
+  postgresUp,
+  redisUp,
+  requireService,
+} from '../helpers/services.js';
 
-const available = await redisUp();
+const redisAvailable = await redisUp();
+const postgresAvailable = await postgresUp();
 const SECRET = 'cw-ordering-processes';
 const SCRIPT = fileURLToPath(new URL('../helpers/ordering-process.ts', import.meta.url));
 const connection = { host: '127.0.0.1', port: 6379 };
@@ -26,6 +37,7 @@ afterEach(async () => {
 });
 
 interface Scenario {
+  engine: Engine;
   ordered: boolean;
   conversations: number;
   messages: number;
@@ -64,6 +76,12 @@ async function keysOf(redis: Redis, pattern: string): Promise<string[]> {
   return found;
 }
 
+/** Deletes every key matching `pattern`. */
+async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  const keys = await keysOf(redis, pattern);
+  for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+}
+
 /** The workers' records: every run (killed ones marked, their end unknown yet), and the completed ones in the order they ended. */
 async function readRuns(redis: Redis, ns: string) {
   const runs = new Map<string, Run>();
@@ -83,26 +101,131 @@ async function readRuns(redis: Redis, ns: string) {
   return { runs: [...runs.values()], ends };
 }
 
+/** One run's queue on the engine under test, as the scenario reads and cleans it. */
+interface RunQueue {
+  /** The helper's environment for this engine and queue. */
+  env: Record<string, string>;
+  /** Jobs written parked (due later) behind another of their key, and not taken yet. */
+  parked(): Promise<number>;
+  /**
+   * "<conversation>/<seq>" of the completed jobs that were handed out again after their worker died (the
+   * killed runs, and jobs fetched by the dying worker that never reached the handler).
+   */
+  cameBack(): Promise<Set<string>>;
+  /** Job counts and the lanes not empty, for a failure message. */
+  describe(): Promise<string>;
+  close(): Promise<void>;
+}
+
+interface Engine {
+  name: string;
+  /** How a job whose worker died comes back. */
+  cameBackAs: string;
+  open(run: string, redis: Redis): Promise<RunQueue>;
+}
+
+type EventData = { content: string; conversation: { id: number } };
+const labelOf = (event: EventData) => `${event.conversation.id}/${event.content}`;
+
+const bullMQ: Engine = {
+  name: 'BullMQ',
+  cameBackAs: 'stalled (BullMQ found their lock gone)',
+  async open(run, redis) {
+    const queueName = `hg-ordp-${run}`;
+    const inbox = createBullMQInbox({ connection, queueName, logger: false });
+    return {
+      env: { ENGINE: 'bullmq', QUEUE: queueName },
+      parked: () => inbox.queue.getDelayedCount(),
+      async cameBack() {
+        const jobs = await inbox.queue.getJobs(['completed'], 0, -1);
+        return new Set(
+          jobs
+            .filter((job) => (job.stalledCounter ?? 0) > 0)
+            .map((job) => labelOf((job.data as { event: EventData }).event)),
+        );
+      },
+      async describe() {
+        const lanes: string[] = [];
+        for (const key of await keysOf(redis, `hookguard:inbox:${queueName}:lane:*`)) {
+          const members = await redis.zrange(key, '0', '-1');
+          if (members.length > 0) lanes.push(`${key.slice(-8)}: ${members.length} from ${members[0]}`);
+        }
+        return `jobs ${JSON.stringify(await inbox.queue.getJobCounts())}; lanes not empty: ${lanes.join('; ')}`;
+      },
+      async close() {
+        await inbox.queue.obliterate({ force: true }).catch(() => undefined);
+        await inbox.close();
+        await deleteKeys(redis, `hookguard:inbox:${queueName}:*`); // lanes and dedup keys
+      },
+    };
+  },
+};
+
+const pgBoss: Engine = {
+  name: 'pg-boss',
+  cameBackAs: 'expired (pg-boss expired them: 5 s)',
+  async open(run) {
+    const schema = `hg_ordp_${run.replaceAll('-', '').slice(0, 16)}`;
+    const queueName = 'hg_ordp';
+    // pg-boss's schema and the queue, made once here rather than raced by nine processes.
+    const maker = createPgBossInbox({ connection: { connectionString: DATABASE_URL, schema }, queueName });
+    await maker.stats();
+    await maker.close();
+    const pool = newPool();
+    const query = async (text: string) =>
+      (await pool.query(text, [queueName])).rows as Record<string, unknown>[];
+    return {
+      env: { ENGINE: 'pg-boss', QUEUE: queueName, SCHEMA: schema },
+      async parked() {
+        // Parked = written due seconds later (start_after - created_on); `start_after > now()` would also
+        // count a job a web process is writing at this very moment (its now() comes after this statement's).
+        const [row] = await query(
+          `SELECT count(*)::int AS n FROM ${schema}.job
+           WHERE name = $1 AND state = 'created' AND start_after > created_on + interval '1 second'`,
+        );
+        return Number(row!.n);
+      },
+      async cameBack() {
+        const rows = await query(
+          `SELECT data->>'eventJson' AS event FROM ${schema}.job WHERE name = $1 AND state = 'completed' AND retry_count > 0`,
+        );
+        return new Set(rows.map((row) => labelOf(JSON.parse(String(row.event)) as EventData)));
+      },
+      async describe() {
+        const states = await query(
+          `SELECT state::text, count(*)::int AS n FROM ${schema}.job WHERE name = $1 GROUP BY state`,
+        );
+        const lanes = await query(
+          `SELECT right(order_key, 12) AS key, count(*)::int AS n, min(job_id::text) AS first
+           FROM ${schema}.hookguard_lane WHERE queue = $1 GROUP BY order_key`,
+        ).catch(() => []);
+        return (
+          `jobs ${JSON.stringify(Object.fromEntries(states.map((row) => [row.state, row.n])))}; ` +
+          `lanes not empty: ${lanes.map((row) => `${String(row.key)}: ${String(row.n)} from ${String(row.first)}`).join('; ')}`
+        );
+      },
+      async close() {
+        await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+        await pool.end();
+      },
+    };
+  },
+};
+
 /** Runs the scenario and returns what the workers recorded. */
-async function scenario({ ordered, conversations, messages, crashAfter, window }: Scenario) {
+async function scenario({ engine, ordered, conversations, messages, crashAfter, window }: Scenario) {
   const run = randomUUID();
-  const queueName = `hg-ordp-${run}`;
   const ns = `hg-ord:${run}:`;
   const redis = newIoRedis();
-  const inbox = createBullMQInbox({ connection, queueName, logger: false });
+  const queue = await engine.open(run, redis);
   const processes: Worker[] = [];
   cleanups.push(async () => {
     await stopWorkers(processes);
-    await inbox.queue.obliterate({ force: true }).catch(() => undefined);
-    await inbox.close();
-    // Lanes and dedup keys of this queue, and everything the workers recorded.
-    for (const pattern of [`hookguard:inbox:${queueName}:*`, `${ns}*`]) {
-      const keys = await keysOf(redis, pattern);
-      for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
-    }
+    await queue.close();
+    await deleteKeys(redis, `${ns}*`); // everything the workers recorded
     redis.disconnect();
   });
-  const env = { RUN: run, QUEUE: queueName, SECRET, ORDERED: ordered ? '1' : '0' };
+  const env = { ...queue.env, RUN: run, SECRET, ORDERED: ordered ? '1' : '0' };
   const spawnStarted = Date.now();
   const [webs, workers] = await Promise.all([
     startWorkers(4, { ...env, ROLE: 'web' }, SCRIPT),
@@ -167,7 +290,7 @@ async function scenario({ ordered, conversations, messages, crashAfter, window }
         busy.delete(c);
         if (++accepted === Math.floor(total / 2)) {
           // No worker has taken a job yet: the delayed ones are the events the web side parked behind others.
-          parkedAtGo = await inbox.queue.getDelayedCount();
+          parkedAtGo = await queue.parked();
           goAt = Date.now();
           await redis.set(`${ns}go`, '1');
         }
@@ -183,14 +306,9 @@ async function scenario({ ordered, conversations, messages, crashAfter, window }
     const { runs } = await readRuns(redis, ns);
     if (doneCount >= total && runs.every((r) => r.end !== undefined)) break;
     if (Date.now() > deadline) {
-      const lanes: string[] = [];
-      for (const key of await keysOf(redis, `hookguard:inbox:${queueName}:lane:*`)) {
-        const members = await redis.zrange(key, '0', '-1');
-        if (members.length > 0) lanes.push(`${key.slice(-8)}: ${members.length} from ${members[0]}`);
-      }
       throw new Error(
-        `not done after 60 s: ${doneCount} of ${total} completed, ${runs.filter((r) => r.end === undefined).length} runs going on; ` +
-          `jobs ${JSON.stringify(await inbox.queue.getJobCounts())}; lanes not empty: ${lanes.join('; ')}`,
+        `${engine.name}: not done after 60 s: ${doneCount} of ${total} completed, ${runs.filter((r) => r.end === undefined).length} runs going on; ` +
+          (await queue.describe()),
       );
     }
     await sleep(100);
@@ -208,13 +326,10 @@ async function scenario({ ordered, conversations, messages, crashAfter, window }
   for (const r of runs) if (r.killed) r.end = crash?.at ?? Infinity;
   const done = Object.entries(await redis.hgetall(`${ns}done`));
   const liveOverlaps = await redis.lrange(`${ns}overlaps`, 0, -1);
-  // The jobs the dead worker held come back as stalled jobs: they, and the message after each, wait for
-  // the lock to run out; every other hand-over in a conversation is a promotion.
-  const stalled = new Set<string>();
-  for (const job of await inbox.queue.getJobs(['completed'], 0, -1)) {
-    const event = (job.data as { event: { content: string; conversation: { id: number } } }).event;
-    if ((job.stalledCounter ?? 0) > 0) stalled.add(`${event.conversation.id}/${event.content}`);
-  }
+  // The jobs the dead worker held come back once the engine finds their worker gone (BullMQ: the lock ran
+  // out, pg-boss: they expired): they, and the message after each, wait for that; every other hand-over
+  // in a conversation is a promotion.
+  const stalled = await queue.cameBack();
 
   // Per conversation: the seqs of its completed runs in the order they ended (and in the order they
   // began), overlaps, and how long each message waited once it could run (it was accepted, and the one
@@ -254,6 +369,7 @@ async function scenario({ ordered, conversations, messages, crashAfter, window }
     return again === undefined || crash === undefined ? NaN : Math.round((again.start - crash.at) / 1000);
   });
   return {
+    engine,
     total,
     answers: Object.fromEntries(answers),
     spawnMs,
@@ -284,12 +400,12 @@ async function scenario({ ordered, conversations, messages, crashAfter, window }
 type Result = Awaited<ReturnType<typeof scenario>>;
 
 const describeRun = (name: string, r: Result) =>
-  `${name}: ${r.conversations} conversations, ${r.total} messages over 4 web processes into 4 workers x 8; ` +
+  `${r.engine.name} ${name}: ${r.conversations} conversations, ${r.total} messages over 4 web processes into 4 workers x 8; ` +
   `answers ${JSON.stringify(r.answers)}; sent in ${r.sentMs} ms, ${r.parkedAtGo} parked (delayed) when the workers started at half, ` +
   `all completed ${r.doneMs} ms after that (processes started in ${r.spawnMs} ms); ` +
   `worker killed by ${r.crash?.signal ?? 'nothing'} with ${r.killed.length} runs cut off ` +
   `(${r.killed.map((k) => `${k.conversation}/${k.seq}`).join(', ')}; each ran again ${r.recoveryMs.join(', ')} ms after the kill), ` +
-  `${r.stalled} jobs came back stalled; completed runs ${r.done.reduce((sum, [, n]) => sum + Number(n), 0)} ` +
+  `${r.stalled} jobs came back ${r.engine.cameBackAs}; completed runs ${r.done.reduce((sum, [, n]) => sum + Number(n), 0)} ` +
   `(messages run more than once: ${r.done.filter(([, n]) => Number(n) > 1).length}); ` +
   `conversations out of order ${r.outOfOrder} (${r.inversions} inversions); overlapping runs ${r.liveOverlaps} live, ${r.timedOverlaps} by time; ` +
   `hand-over wait in a conversation (stalled jobs aside) median ${r.waits.median} ms, p99 ${r.waits.p99} ms, max ${r.waits.max} ms over ${r.waits.count}; ` +
@@ -316,9 +432,10 @@ function expectOrdered(r: Result, conversations: number, messages: number) {
   expect(r.waits.max).toBeLessThan(4000);
 }
 
-describe.runIf(requireService('Redis', available))('ordered BullMQ inbox across processes', () => {
+describe.runIf(requireService('Redis', redisAvailable))('ordered BullMQ inbox across processes', () => {
   it('100 conversations x 20 messages, 4 web processes, 4 workers x 8, one SIGKILLed mid-handler: order 100 %, no overlap, each message once', async () => {
     const r = await scenario({
+      engine: bullMQ,
       ordered: true,
       conversations: 100,
       messages: 20,
@@ -330,13 +447,27 @@ describe.runIf(requireService('Redis', available))('ordered BullMQ inbox across 
   }, 150_000);
 
   it('4 hot conversations x 50 messages, every hand-over a promotion, one worker SIGKILLed: still in order, one at a time, once', async () => {
-    const r = await scenario({ ordered: true, conversations: 4, messages: 50, crashAfter: 30, window: 4 });
+    const r = await scenario({
+      engine: bullMQ,
+      ordered: true,
+      conversations: 4,
+      messages: 50,
+      crashAfter: 30,
+      window: 4,
+    });
     console.log(describeRun('ordered, hot conversations', r));
     expectOrdered(r, 4, 50);
   }, 120_000);
 
   it('without ordered, the same scenario (smaller) runs conversations out of order and overlapping: the tests above can fail', async () => {
-    const r = await scenario({ ordered: false, conversations: 30, messages: 10, crashAfter: 20, window: 24 });
+    const r = await scenario({
+      engine: bullMQ,
+      ordered: false,
+      conversations: 30,
+      messages: 10,
+      crashAfter: 20,
+      window: 24,
+    });
     console.log(describeRun('unordered', r));
     expect(r.answers).toEqual({ [QUEUED]: r.total });
     expect(r.crash).toMatchObject({ code: null, signal: 'SIGKILL' });
@@ -346,3 +477,42 @@ describe.runIf(requireService('Redis', available))('ordered BullMQ inbox across 
     expect(r.liveOverlaps + r.timedOverlaps).toBeGreaterThan(0);
   }, 120_000);
 });
+
+// pg-boss: the same processes and checks. A key's next event starts at a worker's next fetch (each polls
+// every 0.5 s when idle), and the jobs the dead worker held come back once pg-boss expired them (5 s, its
+// maintenance every second) and their retry delay passed, rather than after BullMQ's lock.
+describe.runIf(requireService('Redis', redisAvailable) && requireService('PostgreSQL', postgresAvailable))(
+  'ordered pg-boss inbox across processes',
+  () => {
+    it('100 conversations x 20 messages, 4 web processes, 4 workers x 8, one SIGKILLed mid-handler: order 100 %, no overlap, each message once', async () => {
+      const r = await scenario({
+        engine: pgBoss,
+        ordered: true,
+        conversations: 100,
+        messages: 20,
+        crashAfter: 150,
+        window: 24,
+      });
+      console.log(describeRun('ordered', r));
+      expectOrdered(r, 100, 20);
+    }, 150_000);
+
+    it('without ordered, the same scenario (smaller) runs conversations out of order and overlapping: the test above can fail', async () => {
+      const r = await scenario({
+        engine: pgBoss,
+        ordered: false,
+        conversations: 30,
+        messages: 10,
+        crashAfter: 20,
+        window: 24,
+      });
+      console.log(describeRun('unordered', r));
+      expect(r.answers).toEqual({ [QUEUED]: r.total });
+      expect(r.crash).toMatchObject({ code: null, signal: 'SIGKILL' });
+      expect(r.done).toHaveLength(r.total);
+      expect(r.parkedAtGo).toBe(0);
+      expect(r.outOfOrder).toBeGreaterThan(0);
+      expect(r.liveOverlaps + r.timedOverlaps).toBeGreaterThan(0);
+    }, 120_000);
+  },
+);
