@@ -1,7 +1,7 @@
 // Stale Stripe events (`ctx.stale`), on real BullMQ and Redis and on real pg-boss and PostgreSQL: a worker
 // says when an event of the same object created later (or in the same second) was already processed, so a
 // handler that syncs an object's state can skip or refetch. The figure of issue 23: 1,000 subscription
-// lifecycles delivered shuffled end in the right state for every subscription with the documented
+// lifecycles (300 on pg-boss) delivered shuffled end in the right state for every subscription with the documented
 // pattern, where applying each event as it comes ends wrong for many. Signatures from the official
 // `stripe` package.
 import Stripe from 'stripe';
@@ -139,15 +139,18 @@ describe.each(ENGINES)('$name inbox: ctx.stale', (engine) => {
     60_000,
   );
 
+  // The issue's figure (1,000) on BullMQ; pg-boss runs the same code on 300, a third of the time (its worker
+  // polls), with the marks of its own engine.
+  const lifecycles = engine.name === 'BullMQ' ? 1000 : 300;
   it.runIf(up)(
-    '1,000 subscription lifecycles delivered shuffled end right with the documented pattern',
+    `${lifecycles} subscription lifecycles delivered shuffled end right with the documented pattern`,
     async () => {
       const inbox = engine.make({ ordered: true });
       // Stripe's side: every lifecycle has already happened, so a refetch returns the final state.
       const truth = new Map<string, { status: string; version: number }>();
       const events: StripeWebhookEvent[] = [];
       const start = 1_790_000_000;
-      for (let i = 0; i < 1000; i++) {
+      for (let i = 0; i < lifecycles; i++) {
         const object = `sub_life_${i}`;
         const t = start + i * 10;
         // created and its first update in one second (as a subscription created and then paid); updates
@@ -207,13 +210,13 @@ describe.each(ENGINES)('$name inbox: ctx.stale', (engine) => {
       const wrong = [...truth].filter(([id, state]) => synced.get(id)?.version !== state.version).length;
       const blindWrong = [...truth].filter(([id, state]) => blind.get(id)?.version !== state.version).length;
       console.log(
-        `stale (${engine.name}): 1,000 lifecycles (${events.length} events) shuffled: ${1000 - wrong} of 1,000 right with ctx.stale (${counts.applied} applied, ${counts.skipped} skipped as stale, ${counts.refetched} refetched), ${1000 - blindWrong} of 1,000 applying each event as it came, (sent in ${Math.round(sent - started)} ms, run in ${Math.round(performance.now() - sent)} ms, ${workers.reduce((n, w) => n + w.stats().deferred, 0)} looks deferred)`,
+        `stale (${engine.name}): ${lifecycles} lifecycles (${events.length} events) shuffled: ${lifecycles - wrong} of ${lifecycles} right with ctx.stale (${counts.applied} applied, ${counts.skipped} skipped as stale, ${counts.refetched} refetched), ${lifecycles - blindWrong} of ${lifecycles} applying each event as it came, (sent in ${Math.round(sent - started)} ms, run in ${Math.round(performance.now() - sent)} ms, ${workers.reduce((n, w) => n + w.stats().deferred, 0)} looks deferred)`,
       );
       expect(wrong).toBe(0);
       expect(counts.skipped).toBeGreaterThan(0);
       expect(counts.refetched).toBeGreaterThan(0);
       // Without the flag the pattern applies everything: this is how often that ends wrong.
-      expect(blindWrong).toBeGreaterThan(100);
+      expect(blindWrong).toBeGreaterThan(lifecycles / 10);
     },
     180_000,
   );
