@@ -165,3 +165,19 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     },
   };
 }
+
+/**
+ * Collects what escapes as an uncaught exception or unhandled rejection while an engine is down (a client
+ * that throws outside its promises), until `cleanups` runs; the test expects the list to stay empty.
+ */
+export function uncaughtDuring(cleanups: (() => unknown)[]): unknown[] {
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown) => void uncaught.push(err);
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
+  cleanups.push(() => {
+    process.off('uncaughtException', onUncaught);
+    process.off('unhandledRejection', onUncaught);
+  });
+  return uncaught;
+}

@@ -13,7 +13,7 @@ import type { Inbox, InboxWorker, InboxWorkerOptions } from '../../src/inbox/inb
 import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
 import { chatwootEvent, createChatwootSender } from '../../src/testing/index.js';
 import { sleep } from '../helpers/http.js';
-import { startPrivatePostgres, startPrivateRedis } from '../helpers/private-engines.js';
+import { startPrivatePostgres, startPrivateRedis, uncaughtDuring } from '../helpers/private-engines.js';
 import { serveCore } from '../helpers/servers.js';
 
 const SECRET = 'cw-ordering-faults';
@@ -113,14 +113,7 @@ const ENGINES = [
 
 describe.each(ENGINES)('ordered $name inbox through an engine restart', (spec) => {
   it(`${CONVERSATIONS} conversations x ${MESSAGES} messages, ${spec.what} mid-stream and back 3 s later: no hand-off, each message once, in order, one at a time`, async () => {
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown) => void uncaught.push(err);
-    process.on('uncaughtException', onUncaught);
-    process.on('unhandledRejection', onUncaught);
-    cleanups.push(() => {
-      process.off('uncaughtException', onUncaught);
-      process.off('unhandledRejection', onUncaught);
-    });
+    const uncaught = uncaughtDuring(cleanups);
     const engine = await spec.make();
 
     // What the handlers saw: runs per message, the order per conversation, overlapping runs.

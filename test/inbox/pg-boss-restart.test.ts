@@ -11,7 +11,7 @@ import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
 import { createStripeSender, signStripePayload, stripeEvent } from '../../src/testing/index.js';
 import { INBOX_SECRET } from '../helpers/cluster.js';
 import { sleep } from '../helpers/http.js';
-import { startPrivatePostgres } from '../helpers/private-engines.js';
+import { startPrivatePostgres, uncaughtDuring } from '../helpers/private-engines.js';
 import { serveCore } from '../helpers/servers.js';
 
 const SCRIPT = fileURLToPath(new URL('../helpers/pgboss-restart-worker.ts', import.meta.url));
@@ -54,14 +54,7 @@ describe('pg-boss inbox while its PostgreSQL restarts', () => {
   it('answers 5xx during the outage, loses nothing answered 200, runs nothing twice, the worker survives', async () => {
     const cluster = await startPrivatePostgres();
     cleanups.push(() => cluster.stop());
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown) => void uncaught.push(err);
-    process.on('uncaughtException', onUncaught);
-    process.on('unhandledRejection', onUncaught);
-    cleanups.push(() => {
-      process.off('uncaughtException', onUncaught);
-      process.off('unhandledRejection', onUncaught);
-    });
+    const uncaught = uncaughtDuring(cleanups);
 
     const inbox = createPgBossInbox({
       connection: { connectionString: cluster.url },
