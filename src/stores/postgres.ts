@@ -122,8 +122,16 @@ export function createPostgresDedupStore(options: PostgresDedupStoreOptions): Po
 
   return {
     async ensureSchema() {
+      const ddl = postgresDedupSchema(options.table ?? 'hookguard_dedup');
+      // Workers starting at once on a fresh database: PostgreSQL's IF NOT EXISTS is not atomic, and the
+      // loser of the race gets a unique violation on the catalog (23505) or "already exists" (42P07).
+      // The table then exists; once more makes sure of its index.
       await withTimeout('PostgreSQL ensureSchema', Math.max(timeoutMs, 10_000), () =>
-        pool.query(postgresDedupSchema(options.table ?? 'hookguard_dedup')),
+        pool.query(ddl).catch((err: unknown) => {
+          const code = (err as { code?: unknown }).code;
+          if (code === '23505' || code === '42P07') return pool.query(ddl);
+          throw err;
+        }),
       );
     },
     prune,

@@ -437,12 +437,11 @@ function expectOrdered(r: Result, conversations: number, messages: number) {
   expect(r.outOfOrder).toBe(0);
   expect(r.liveOverlaps).toBe(0);
   expect(r.timedOverlaps).toBe(0);
-  // Events behind others were parked, and each was promoted as the one ahead left: on BullMQ none waited
-  // for its parking delay (5 s) to run out. On pg-boss a few (0 to ~16 of ~1,890 in a run here) still do,
-  // a promotion missed under load and not yet found (the closing note of issue 23): the p99 is held.
+  // Events behind others were parked, and each was promoted as the one ahead left: none waited for its
+  // parking delay (5 s) to run out. (On pg-boss a promoted job is also fetched first: without that, the
+  // backlog's jobs whose parks had run out went ahead of it, 1.7-8.4 s hand-overs at the start.)
   expect(r.parkedAtGo).toBeGreaterThan(0);
-  if (r.engine === pgBoss) expect(r.waits.p99).toBeLessThan(4000);
-  else expect(r.waits.max).toBeLessThan(4000);
+  expect(r.waits.max).toBeLessThan(4000);
 }
 
 /** The issue's figure: 100 conversations x 20 messages, one worker killed after 150 runs. */

@@ -128,6 +128,23 @@ describe.runIf(requireService('PostgreSQL', postgresAvailable))('PostgreSQL stor
     ]);
   });
 
+  it('ensureSchema from several processes at once on a fresh database: every one resolves', async () => {
+    // Each pool is its own sessions, as separate worker processes starting together are.
+    const fresh = `hookguard_race_${randomUUID().slice(0, 8)}`;
+    const pools = Array.from({ length: 6 }, () => newPool());
+    try {
+      for (let round = 0; round < 5; round++) {
+        const results = await Promise.allSettled(
+          pools.map((p) => createPostgresDedupStore({ pool: p, table: `${fresh}_${round}` }).ensureSchema()),
+        );
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      }
+    } finally {
+      for (let round = 0; round < 5; round++) await pool.query(`DROP TABLE IF EXISTS ${fresh}_${round}`);
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
   it('prune() deletes expired rows only', async () => {
     const store = createPostgresDedupStore({ pool, table });
     const live = randomUUID();
