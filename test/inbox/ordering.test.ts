@@ -251,6 +251,41 @@ describe.each(ENGINES)('$name inbox ordering', (engine) => {
     30_000,
   );
 
+  // pg-boss fetches by priority, then creation time. A key's next event, promoted as the one ahead leaves,
+  // was created before a backlog of other keys' events; without its priority raised it ran after all of
+  // them (here 150 runs later), with it at the next fetch.
+  it.runIf(up && engine.name === 'pg-boss')(
+    'a promoted event is fetched before older events that are merely due',
+    async () => {
+      const inbox = engine.make({ ordered: true });
+      const ran: string[] = [];
+      const onEvent = async (event: StripeWebhookEvent) => {
+        ran.push(stepOf(event));
+        await sleep(2);
+      };
+      const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
+      const handle = createStripeHandler(options);
+      const send = async (object: string, step: string) => {
+        const signed = signStripePayload(
+          stripeEvent('customer.subscription.updated', {
+            data: { object: { id: object, metadata: { step } } },
+          }),
+          'whsec_ordering',
+        );
+        expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
+      };
+      await send('sub_first', 'a1');
+      for (let i = 0; i < 150; i++) await send(`sub_other_${i}`, `b${i}`);
+      await send('sub_first', 'a2'); // parked behind a1, created after the backlog
+      inbox.worker({ stripe: options, concurrency: 1, inFlightDelayMs: 5000 });
+      await until(() => ran.length === 152, 60_000);
+      expect(ran[0]).toBe('a1');
+      // One fetch may already hold the next job as a1 leaves: a2 within the first few runs after it.
+      expect(ran.indexOf('a2')).toBeLessThan(5);
+    },
+    90_000,
+  );
+
   it.runIf(up)('refuses an event whose orderKey throws (500, nothing queued), so the retry is', async () => {
     const inbox = engine.make({ ordered: true });
     const handle = createChatwootHandler({
