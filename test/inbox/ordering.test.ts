@@ -32,6 +32,19 @@ const ENGINES = orderedEngines(cleanups, { redis: redisAvailable, postgres: post
 const stepOf = (event: StripeWebhookEvent) =>
   (event as { data?: { object?: { metadata?: { step?: string } } } }).data?.object?.metadata?.step ?? '?';
 
+/** A signed `customer.subscription.updated` of `object`, labelled `step` in its metadata. */
+const subscriptionUpdate = (object: string, step: string) =>
+  signStripePayload(
+    stripeEvent('customer.subscription.updated', { data: { object: { id: object, metadata: { step } } } }),
+    'whsec_ordering',
+  );
+
+/** Delivers one to `handle` and expects it accepted. */
+async function accept(handle: ReturnType<typeof createStripeHandler>, object: string, step: string) {
+  const signed = subscriptionUpdate(object, step);
+  expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
+}
+
 /** What the handlers saw, per conversation: the order of runs, overlaps, and runs per message. */
 function recorder() {
   const order = new Map<number, number[]>();
@@ -153,15 +166,7 @@ describe.each(ENGINES)('$name inbox ordering', (engine) => {
       };
       const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
       const handle = createStripeHandler(options);
-      const send = async (object: string, step: string) => {
-        const signed = signStripePayload(
-          stripeEvent('customer.subscription.updated', {
-            data: { object: { id: object, metadata: { step } } },
-          }),
-          'whsec_ordering',
-        );
-        expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
-      };
+      const send = (object: string, step: string) => accept(handle, object, step);
       await send('sub_a', 'a1');
       await send('sub_a', 'a2');
       await send('sub_b', 'b1');
@@ -189,15 +194,7 @@ describe.each(ENGINES)('$name inbox ordering', (engine) => {
       };
       const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
       const handle = createStripeHandler(options);
-      for (const step of ['a1', 'a2']) {
-        const signed = signStripePayload(
-          stripeEvent('customer.subscription.updated', {
-            data: { object: { id: 'sub_h', metadata: { step } } },
-          }),
-          'whsec_ordering',
-        );
-        expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
-      }
+      for (const step of ['a1', 'a2']) await accept(handle, 'sub_h', step);
       inbox.worker({ stripe: options, concurrency: 2, inFlightDelayMs: 300 });
       let failed: Awaited<ReturnType<TestInbox['failed']>> = [];
       const end = Date.now() + 10_000;
@@ -224,13 +221,7 @@ describe.each(ENGINES)('$name inbox ordering', (engine) => {
       const onEvent = (event: StripeWebhookEvent) => void ran.push({ step: stepOf(event), at: Date.now() });
       const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
       const handle = createStripeHandler(options);
-      const signed = (step: string) =>
-        signStripePayload(
-          stripeEvent('customer.subscription.updated', {
-            data: { object: { id: 'sub_c', metadata: { step } } },
-          }),
-          'whsec_ordering',
-        );
+      const signed = (step: string) => subscriptionUpdate('sub_c', step);
       inbox.worker({ stripe: options, concurrency: 2, inFlightDelayMs: 5000 });
       const first = signed('a1');
       expect((await handle(post(first.body, first.headers))).status).toBe(200);
@@ -265,15 +256,7 @@ describe.each(ENGINES)('$name inbox ordering', (engine) => {
       };
       const options = { secret: 'whsec_ordering', inbox, logger: false as const, onEvent };
       const handle = createStripeHandler(options);
-      const send = async (object: string, step: string) => {
-        const signed = signStripePayload(
-          stripeEvent('customer.subscription.updated', {
-            data: { object: { id: object, metadata: { step } } },
-          }),
-          'whsec_ordering',
-        );
-        expect((await handle(post(signed.body, signed.headers))).status).toBe(200);
-      };
+      const send = (object: string, step: string) => accept(handle, object, step);
       await send('sub_first', 'a1');
       for (let i = 0; i < 150; i++) await send(`sub_other_${i}`, `b${i}`);
       await send('sub_first', 'a2'); // parked behind a1, created after the backlog
