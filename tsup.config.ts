@@ -6,6 +6,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
+    chatwoot: 'src/chatwoot/index.ts',
     express: 'src/adapters/express.ts',
     fastify: 'src/adapters/fastify.ts',
     koa: 'src/adapters/koa.ts',
