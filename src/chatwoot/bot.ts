@@ -1,6 +1,9 @@
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { chatwootOrderKey } from '../inbox/order-keys.js';
-import { type ChatwootWebhookOptions, ignoreNonIncomingMessages } from '../pipeline/create-chatwoot-handler.js';
+import {
+  type ChatwootWebhookOptions,
+  ignoreNonIncomingMessages,
+} from '../pipeline/create-chatwoot-handler.js';
 import type { WebhookContext } from '../pipeline/types.js';
 import { createMemoryDedupStore } from '../stores/memory.js';
 import type { ChatwootEvent, ChatwootEventName } from '../types/chatwoot.js';
@@ -162,32 +165,39 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
 
   return {
     client,
-    options<R>(own: ChatwootBotWebhookOptions<R>): ChatwootWebhookOptions<R> {
-      const handlers = { ...(own.on ?? {}) } as Record<string, AnyHandler | undefined>;
-      const names = new Set([...Object.keys(handlers), 'message_created']);
-      if (stopAfterHandoff) names.add('conversation_opened');
-      const on = Object.fromEntries([...names].map((name) => [name, wrap(name, handlers[name])]));
-      const ownIgnore = own.ignore ?? ignoreNonIncomingMessages;
-      const ownOrder = own.orderKey;
-      return {
-        ...own,
-        on: on,
-        // The bot's own replies come back as outgoing messages: they are recorded, not ignored.
-        ignore: (event) => ownEcho(event) === undefined && ownIgnore(event),
-        // Echoes and hand-offs are signals for runs in progress: they must not wait behind them.
-        orderKey:
-          ownOrder === false
-            ? false
-            : (event) =>
-                ownEcho(event) !== undefined || event.event === 'conversation_opened'
-                  ? undefined
-                  : (ownOrder ?? chatwootOrderKey)(event),
-      };
-    },
+    options: (own) => wrapOptions(own, wrap, stopAfterHandoff),
     conversation(ctx, to) {
       const bound = bindConversation(deps, to, ctx.key, ctx.log, (ctx.attempt ?? 1) > 1);
       return Object.assign(bound.conversation, { end: bound.end });
     },
+  };
+}
+
+/** The Chatwoot options of a bot: its handlers wrapped, its echoes let through and left unordered. */
+function wrapOptions<R>(
+  own: ChatwootBotWebhookOptions<R>,
+  wrap: (name: string, user: AnyHandler | undefined) => AnyHandler,
+  stopAfterHandoff: boolean,
+): ChatwootWebhookOptions<R> {
+  const handlers = { ...(own.on ?? {}) } as Record<string, AnyHandler | undefined>;
+  const names = new Set([...Object.keys(handlers), 'message_created']);
+  if (stopAfterHandoff) names.add('conversation_opened');
+  const on = Object.fromEntries([...names].map((name) => [name, wrap(name, handlers[name])]));
+  const ownIgnore = own.ignore ?? ignoreNonIncomingMessages;
+  const ownOrder = own.orderKey;
+  return {
+    ...own,
+    on,
+    // The bot's own replies come back as outgoing messages: they are recorded, not ignored.
+    ignore: (event) => ownEcho(event) === undefined && ownIgnore(event),
+    // Echoes and hand-offs are signals for runs in progress: they must not wait behind them.
+    orderKey:
+      ownOrder === false
+        ? false
+        : (event) =>
+            ownEcho(event) !== undefined || event.event === 'conversation_opened'
+              ? undefined
+              : (ownOrder ?? chatwootOrderKey)(event),
   };
 }
 

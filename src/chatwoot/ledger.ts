@@ -38,25 +38,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function createLedger(options: LedgerOptions) {
   const { store } = options;
 
-  /** Has `key` been completed? A check claim is given back at once. */
-  async function done(key: string): Promise<boolean> {
-    const claim = await store.claim(key, 2000);
-    if (claim.status === 'duplicate') return true;
-    if (claim.status === 'claimed') await store.release(key, claim.token);
-    return false;
-  }
-
-  /** Completes `key` on its own claim (an echo, a hand-off mark); a check running that instant is waited for. */
-  async function mark(key: string, ttlMs: number): Promise<void> {
-    for (let tries = 0; ; tries++) {
-      const claim = await store.claim(key, 5000);
-      if (claim.status === 'duplicate') return;
-      if (claim.status === 'claimed') return store.complete(key, claim.token, ttlMs);
-      if (tries >= 25)
-        throw new Error('hookguard chatwoot bot: a mark stayed claimed by someone else for 5 s');
-      await sleep(POLL_MS);
-    }
-  }
+  const done = (key: string) => isDone(store, key);
+  const mark = (key: string, ttlMs: number) => markDone(store, key, ttlMs);
 
   /** Waits up to `ms` for the echo of `ref`. */
   async function echoed(ref: string, ms: number): Promise<boolean> {
@@ -124,3 +107,22 @@ export function createLedger(options: LedgerOptions) {
 }
 
 export type Ledger = ReturnType<typeof createLedger>;
+
+/** Has `key` been completed? A check claim is given back at once. */
+async function isDone(store: DedupStore, key: string): Promise<boolean> {
+  const claim = await store.claim(key, 2000);
+  if (claim.status === 'duplicate') return true;
+  if (claim.status === 'claimed') await store.release(key, claim.token);
+  return false;
+}
+
+/** Completes `key` on its own claim (an echo, a hand-off mark); a check running that instant is waited for. */
+async function markDone(store: DedupStore, key: string, ttlMs: number): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const claim = await store.claim(key, 5000);
+    if (claim.status === 'duplicate') return;
+    if (claim.status === 'claimed') return store.complete(key, claim.token, ttlMs);
+    if (tries >= 25) throw new Error('hookguard chatwoot bot: a mark stayed claimed by someone else for 5 s');
+    await sleep(POLL_MS);
+  }
+}

@@ -13,3 +13,12 @@ export type {
   SimulatedDelivery,
   StripeSenderOptions,
 } from './senders.js';
+export { createChatwootDouble } from './chatwoot-double.js';
+export type {
+  ApiRequestRecord,
+  ChatwootDouble,
+  ChatwootDoubleOptions,
+  ConversationStatus,
+  DoubleConversation,
+  DoubleMessage,
+} from './chatwoot-double.js';
