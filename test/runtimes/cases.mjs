@@ -20,7 +20,7 @@ function poster(handle, url) {
   };
 }
 
-export async function runCases(hookguard, fetchAdapter, fx) {
+export async function runCases(hookguard, fetchAdapter, fx, kit) {
   const { verifyChatwootSignatureAsync, verifyStripeEventAsync, verifyChatwootSignature } = hookguard;
   const now = () => fx.nowMs;
   const out = {};
@@ -76,5 +76,47 @@ export async function runCases(hookguard, fetchAdapter, fx) {
     await postStripe(fx.stripe.valid),
     await postStripe(fx.stripe.tampered),
   ];
+  out.bot = await botCase(kit, fetchAdapter, fx, now);
   return out;
+}
+
+/**
+ * hookguard/chatwoot: a bot that replies through the API client, on a fetch that plays Chatwoot (no
+ * network here): the calls it made, in order. The fixture's conversation is `open`, hence 'handle'.
+ */
+async function botCase(kit, fetchAdapter, fx, now) {
+  const calls = [];
+  const chatwootApi = async (url, init) => {
+    const body = init.body ? JSON.parse(init.body) : {};
+    calls.push(
+      `${init.method} ${new URL(url).pathname.split('/').slice(-1)[0]} ${body.content ?? body.typing_status}`,
+    );
+    const message = {
+      id: 7,
+      content: body.content,
+      message_type: 1,
+      private: false,
+      conversation_id: 1,
+      created_at: 0,
+    };
+    return new globalThis.Response(url.endsWith('/messages') ? JSON.stringify(message) : '', { status: 200 });
+  };
+  const bot = kit.chatwootBot({
+    url: 'https://chatwoot.example',
+    token: 'bot-token',
+    fetch: chatwootApi,
+    typing: true,
+    afterHandoff: 'handle',
+  });
+  const handle = fetchAdapter.chatwootWebhook(
+    bot.options({
+      secret: fx.chatwoot.secret,
+      now,
+      logger: false,
+      on: { message_created: async (_event, ctx) => void (await ctx.chatwoot.reply('hello from the bot')) },
+    }),
+  );
+  const post = poster(handle, 'https://bot.example/cw');
+  const answers = [await post(fx.chatwoot.valid), await post(fx.chatwoot.valid)];
+  return { answers, calls };
 }

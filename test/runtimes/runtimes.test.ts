@@ -64,9 +64,10 @@ function fixtures(): object {
 
 const RUNNER = `import * as hookguard from 'hookguard';
 import * as fetchAdapter from 'hookguard/fetch';
+import * as kit from 'hookguard/chatwoot';
 import { runCases } from './cases.mjs';
 import fx from './fixtures.json' with { type: 'json' };
-console.log(JSON.stringify(await runCases(hookguard, fetchAdapter, fx)));
+console.log(JSON.stringify(await runCases(hookguard, fetchAdapter, fx, kit)));
 `;
 
 beforeAll(() => {
@@ -123,6 +124,15 @@ function expected(syncCrypto: boolean) {
       '200 {"ok":true,"duplicate":true}',
       '401 {"error":{"code":"SIGNATURE_MISMATCH"}}',
     ],
+    // hookguard/chatwoot: typing on, the reply (once: the second delivery is a duplicate), typing off.
+    bot: {
+      answers: ['200 {"ok":true}', '200 {"ok":true,"duplicate":true}'],
+      calls: [
+        'POST toggle_typing_status on',
+        'POST messages hello from the bot',
+        'POST toggle_typing_status off',
+      ],
+    },
   };
 }
 
@@ -161,6 +171,7 @@ async function bundle(
 
 const WORKER_ENTRY = `import * as hookguard from 'hookguard';
 import * as fetchAdapter from 'hookguard/fetch';
+import * as kit from 'hookguard/chatwoot';
 import { runCases } from './cases.mjs';
 import fx from './fixtures.json';
 `;
@@ -273,7 +284,7 @@ describe('hookguard from the packed tarball, per runtime', () => {
   it('workerd (Cloudflare Workers, through miniflare, without nodejs_compat)', async () => {
     const { code, inputs } = await bundle(
       ['workerd', 'worker', 'browser'],
-      `${WORKER_ENTRY}export default { async fetch() { return Response.json(await runCases(hookguard, fetchAdapter, fx)); } };`,
+      `${WORKER_ENTRY}export default { async fetch() { return Response.json(await runCases(hookguard, fetchAdapter, fx, kit)); } };`,
       'esm',
     );
     expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
@@ -291,7 +302,7 @@ describe('hookguard from the packed tarball, per runtime', () => {
   it("edge-runtime (Vercel's Edge runtime)", async () => {
     const { code, inputs } = await bundle(
       ['edge-light', 'worker', 'browser'],
-      `${WORKER_ENTRY}addEventListener('fetch', (e) => e.respondWith(runCases(hookguard, fetchAdapter, fx).then((r) => new Response(JSON.stringify(r)))));`,
+      `${WORKER_ENTRY}addEventListener('fetch', (e) => e.respondWith(runCases(hookguard, fetchAdapter, fx, kit).then((r) => new Response(JSON.stringify(r)))));`,
       'iife',
     );
     expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
