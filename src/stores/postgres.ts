@@ -124,15 +124,17 @@ export function createPostgresDedupStore(options: PostgresDedupStoreOptions): Po
     async ensureSchema() {
       const ddl = postgresDedupSchema(options.table ?? 'hookguard_dedup');
       // Workers starting at once on a fresh database: PostgreSQL's IF NOT EXISTS is not atomic, and the
-      // loser of the race gets a unique violation on the catalog (23505) or "already exists" (42P07).
-      // The table then exists; once more makes sure of its index.
-      await withTimeout('PostgreSQL ensureSchema', Math.max(timeoutMs, 10_000), () =>
-        pool.query(ddl).catch((err: unknown) => {
+      // loser of the race gets a unique violation on the catalog (23505) or "already exists" (42P07),
+      // for the table and then again for its index: run it again until it goes through (the race ends
+      // as soon as the other session commits).
+      const once = async (tries: number): Promise<unknown> =>
+        pool.query(ddl).catch(async (err: unknown) => {
           const code = (err as { code?: unknown }).code;
-          if (code === '23505' || code === '42P07') return pool.query(ddl);
-          throw err;
-        }),
-      );
+          if ((code !== '23505' && code !== '42P07') || tries >= 10) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+          return once(tries + 1);
+        });
+      await withTimeout('PostgreSQL ensureSchema', Math.max(timeoutMs, 10_000), () => once(1));
     },
     prune,
     async claim(key: string, leaseMs: number): Promise<ClaimResult> {

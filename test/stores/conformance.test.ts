@@ -137,7 +137,10 @@ describe.runIf(requireService('PostgreSQL', postgresAvailable))('PostgreSQL stor
         const results = await Promise.allSettled(
           pools.map((p) => createPostgresDedupStore({ pool: p, table: `${fresh}_${round}` }).ensureSchema()),
         );
-        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        const failed = results.flatMap((r) =>
+          r.status === 'rejected' ? [r.reason as Error & { code?: string }] : [],
+        );
+        expect(failed.map((err) => `${err.code}: ${err.message}`)).toEqual([]);
       }
     } finally {
       for (let round = 0; round < 5; round++) await pool.query(`DROP TABLE IF EXISTS ${fresh}_${round}`);
