@@ -68,6 +68,7 @@ const ambient: Record<string, string> = {
   body: 'declare const body: Buffer;',
   headers: 'declare const headers: import("node:http").IncomingHttpHeaders;',
   secret: 'declare const secret: string;',
+  answer: 'declare const answer: (question: string) => Promise<string>;',
 };
 
 function prelude(code: string): string {

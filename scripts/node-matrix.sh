@@ -26,7 +26,7 @@ case "$(uname -s)-$(uname -m)" in
 esac
 
 # What depends on the Node version: crypto and the verifiers, the runtime primitives, the HTTP adapters,
-# the Redis and PostgreSQL clients, and one file per inbox engine. Nothing that spawns processes or waits
+# the Redis and PostgreSQL clients, fetch (the Chatwoot client and its double), and one file per inbox engine. Nothing that spawns processes or waits
 # on purpose: each run stays under a minute.
 CORE=(
   test/verify
@@ -39,6 +39,8 @@ CORE=(
   test/adapters
   test/stores/conformance.test.ts
   test/shutdown
+  test/chatwoot/bot.test.ts
+  test/testing/chatwoot-double.test.ts
   test/inbox/bullmq.test.ts
   test/inbox/pg-boss.test.ts
 )
