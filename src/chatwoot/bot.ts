@@ -112,6 +112,7 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
   const deps: BoundDeps = { client, ledger, typingAllowed: { value: true }, stopAfterHandoff };
   const typing = options.typing === undefined || options.typing === false ? undefined : options.typing;
   const typingTimeoutMs = positive(typing === true ? undefined : typing?.timeoutMs, 60_000);
+  const noteOwnStore = ownStoreWarning(options.store !== undefined);
 
   /** Runs `then` with ctx.chatwoot bound to `to`, and turns typing off after, however it ends. */
   async function withConversation(
@@ -121,6 +122,7 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
     then: (ctx: WebhookContext) => unknown,
   ): Promise<unknown> {
     if (to === undefined) return then({ ...ctx, chatwoot: unbound(options.accountId) } as WebhookContext);
+    noteOwnStore(ctx);
     const bound = bindConversation(deps, to, ctx.key, ctx.log, (ctx.attempt ?? 1) > 1);
     const timer = withTyping ? setTimeout(() => void bound.end(), typingTimeoutMs) : undefined;
     try {
@@ -170,6 +172,19 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
       const bound = bindConversation(deps, to, ctx.key, ctx.log, (ctx.attempt ?? 1) > 1);
       return Object.assign(bound.conversation, { end: bound.end });
     },
+  };
+}
+
+/** Warns once when a bot without a shared store runs in an inbox worker. */
+function ownStoreWarning(shared: boolean): (ctx: WebhookContext) => void {
+  let warned = shared;
+  return (ctx) => {
+    if (warned || ctx.attempt === undefined) return;
+    warned = true;
+    ctx.log.warn?.(
+      {},
+      'chatwootBot keeps its replies in this process only (no `store`): with an inbox, give it a store every worker shares, or a reply can post twice',
+    );
   };
 }
 
