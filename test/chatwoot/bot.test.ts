@@ -9,6 +9,8 @@ import {
   REPLY_MARK,
 } from '../../src/chatwoot/index.js';
 import { createMemoryDedupStore } from '../../src/index.js';
+import { createBullMQInbox } from '../../src/inbox/bullmq.js';
+import { redisUp, requireService } from '../helpers/services.js';
 import {
   type ChatwootDouble,
   type ChatwootDoubleOptions,
@@ -17,6 +19,7 @@ import {
 import { type BotServer, startBotServer } from '../helpers/bot-server.js';
 
 const SECRET = 'bot-webhook-secret';
+const redisAvailable = await redisUp();
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -286,4 +289,80 @@ describe('chatwootBot', () => {
       customAttributes: { language: 'en', segment: 'trial' },
     });
   });
+});
+
+describe('chatwootBot: typing ends on a hang and on a dead letter', () => {
+  it('a handler that hangs: typing is turned off after typing.timeoutMs while it still runs', async () => {
+    const { cw, server } = await setup();
+    let release!: () => void;
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    mountBot(cw, server, { message_created: () => hanging }, { typing: { timeoutMs: 300 } });
+    const { id } = await cw.startConversation();
+    const said = cw.customerSays(id, 'question');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(cw.conversation(id).typing).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(cw.conversation(id).typing).toBe(false); // the handler has not returned
+    release();
+    await said;
+    await cw.settled();
+    expect(cw.conversation(id).typing).toBe(false);
+  });
+
+  it.runIf(requireService('Redis', redisAvailable))(
+    'a job that fails every attempt in the inbox (dead letter): typing ended off after each',
+    async () => {
+      const { cw, server } = await setup();
+      const inbox = createBullMQInbox({
+        connection: { host: '127.0.0.1', port: 6379 },
+        queueName: `hg-bot-dead-${Date.now()}`,
+        attempts: 3,
+        backoffMs: 20,
+        logger: false,
+      });
+      const bot = chatwootBot({
+        url: cw.url,
+        token: 'bot-token',
+        store: createMemoryDedupStore(),
+        typing: true,
+      });
+      const options = bot.options({
+        secret: SECRET,
+        inbox,
+        logger: false,
+        on: {
+          message_created: async () => {
+            throw new Error('the model is down');
+          },
+        },
+      });
+      server.mount(options);
+      const worker = inbox.worker({ chatwoot: options, logger: false });
+      cleanups.push(async () => {
+        await worker.close();
+        await inbox.queue.obliterate({ force: true });
+        await inbox.close();
+      });
+      const { id } = await cw.startConversation();
+      const said = await cw.customerSays(id, 'question');
+      expect(said.delivery.delivered).toBe(true); // queued: Chatwoot is answered 200 at once
+      const deadline = Date.now() + 15_000;
+      while ((await inbox.failed()).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await cw.settled();
+      expect((await inbox.failed()).map((f) => f.attempts)).toEqual([3]);
+      expect(cw.conversation(id).typingEvents.map((t) => t.status)).toEqual([
+        'on',
+        'off',
+        'on',
+        'off',
+        'on',
+        'off',
+      ]);
+      expect(cw.conversation(id).typing).toBe(false);
+      expect(cw.handoffs.byFailure).toBe(0);
+    },
+    30_000,
+  );
 });
