@@ -100,16 +100,8 @@ const BURST = Symbol.for('hookguard.burst');
  * ```
  */
 export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
-  const client = options.client ?? createChatwootClient(options as ChatwootClientOptions);
-  const ledger = createLedger({
-    store: options.store ?? createMemoryDedupStore(),
-    replyLeaseMs: positive(options.replyLeaseMs, 30_000),
-    settleMs: positive(options.settleMs, 5000),
-    ttlMs: positive(options.ttlMs, 3 * 86_400_000),
-    handoffMemoryMs: Math.max(0, options.handoffMemoryMs ?? 600_000),
-  });
-  const stopAfterHandoff = options.afterHandoff !== 'handle';
-  const deps: BoundDeps = { client, ledger, typingAllowed: { value: true }, stopAfterHandoff };
+  const deps = depsOf(options);
+  const { client, ledger, stopAfterHandoff } = deps;
   const typing = options.typing === undefined || options.typing === false ? undefined : options.typing;
   const typingTimeoutMs = positive(typing === true ? undefined : typing?.timeoutMs, 60_000);
   const noteOwnStore = ownStoreWarning(options.store !== undefined);
@@ -141,6 +133,9 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
     const to = conversationOf(event, options.accountId);
     if (stopAfterHandoff && (withHuman(event) || (to !== undefined && (await ledger.handedOff(keyOf(to)))))) {
       ctx.log.info?.({ conversation: to?.conversationId }, 'ignored: the conversation is with a human');
+      // A run cut off earlier may have left typing on: the one thing this run still owes.
+      if (to !== undefined && (ctx.attempt ?? 1) > 1)
+        await bindConversation(deps, to, ctx.key, ctx.log, true).end();
       return;
     }
     return withConversation(ctx, to, typing !== undefined, user);
@@ -172,6 +167,23 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
       const bound = bindConversation(deps, to, ctx.key, ctx.log, (ctx.attempt ?? 1) > 1);
       return Object.assign(bound.conversation, { end: bound.end });
     },
+  };
+}
+
+/** The client, the ledger and the switches every bound conversation of a bot shares. */
+function depsOf(options: ChatwootBotOptions): BoundDeps {
+  return {
+    client: options.client ?? createChatwootClient(options as ChatwootClientOptions),
+    ledger: createLedger({
+      store: options.store ?? createMemoryDedupStore(),
+      replyLeaseMs: positive(options.replyLeaseMs, 30_000),
+      settleMs: positive(options.settleMs, 5000),
+      ttlMs: positive(options.ttlMs, 3 * 86_400_000),
+      handoffMemoryMs: Math.max(0, options.handoffMemoryMs ?? 600_000),
+    }),
+    typingAllowed: { value: true },
+    stopAfterHandoff: options.afterHandoff !== 'handle',
+    liveStatus: { value: true },
   };
 }
 

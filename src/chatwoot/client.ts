@@ -108,6 +108,13 @@ export interface ChatwootClient {
     to: ConversationRef,
     attributes: Record<string, unknown>,
   ): Promise<Record<string, unknown>>;
+  /**
+   * The conversation's status and who has it (`GET` the conversation; bots may, on newer Chatwoot only:
+   * older ones answer `CHATWOOT_NOT_FOR_BOTS`). `assigneeType` is `'user'` for a human agent.
+   */
+  getConversation(
+    to: ConversationRef,
+  ): Promise<{ status: ChatwootStatus; assigneeType: 'user' | 'agent_bot' | undefined }>;
   /** The latest 20 messages, or those after a message id (at most 100). Needs a user token: bots may not list. */
   listMessages(to: ConversationRef, options?: { after?: number }): Promise<ChatwootMessage[]>;
 }
@@ -133,8 +140,15 @@ interface Call {
  */
 export function createChatwootClient(options: ChatwootClientOptions): ChatwootClient {
   const send = sender(options);
-  const base = (to: ConversationRef) =>
-    `/api/v1/accounts/${segment(to.accountId, 'accountId')}/conversations/${segment(to.conversationId, 'conversationId')}`;
+  /** A call on the conversation's path (`suffix` after it); every call but a post may be tried again. */
+  const call = (to: ConversationRef, what: string, method: Call['method'], suffix: string, body?: unknown) =>
+    send({
+      what,
+      method,
+      path: `/api/v1/accounts/${segment(to.accountId, 'accountId')}/conversations/${segment(to.conversationId, 'conversationId')}${suffix}`,
+      body,
+      idempotent: suffix !== '/messages' || method === 'GET',
+    });
   return {
     async postMessage(to, message) {
       const body = {
@@ -143,69 +157,42 @@ export function createChatwootClient(options: ChatwootClientOptions): ChatwootCl
         private: message.private === true,
         ...(message.contentAttributes && { content_attributes: message.contentAttributes }),
       };
-      const path = `${base(to)}/messages`;
-      return (await send({
-        what: 'post a message',
-        method: 'POST',
-        path,
-        body,
-        idempotent: false,
-      })) as ChatwootMessage;
+      return (await call(to, 'post a message', 'POST', '/messages', body)) as ChatwootMessage;
     },
     async setTyping(to, on) {
-      const body = { typing_status: on ? 'on' : 'off' };
-      await send({
-        what: 'set typing',
-        method: 'POST',
-        path: `${base(to)}/toggle_typing_status`,
-        body,
-        idempotent: true,
-      });
+      await call(to, 'set typing', 'POST', '/toggle_typing_status', { typing_status: on ? 'on' : 'off' });
     },
     async setStatus(to, status) {
-      const path = `${base(to)}/toggle_status`;
-      const answer = await send({
-        what: 'set the status',
-        method: 'POST',
-        path,
-        body: { status },
-        idempotent: true,
-      });
+      const answer = await call(to, 'set the status', 'POST', '/toggle_status', { status });
       const current = field(field(answer, 'payload'), 'current_status');
       return (typeof current === 'string' ? current : status) as ChatwootStatus;
     },
     async setLabels(to, labels) {
-      const path = `${base(to)}/labels`;
-      const answer = await send({
-        what: 'set labels',
-        method: 'POST',
-        path,
-        body: { labels },
-        idempotent: true,
-      });
-      const payload = field(answer, 'payload');
+      const payload = field(await call(to, 'set labels', 'POST', '/labels', { labels }), 'payload');
       return Array.isArray(payload) ? (payload as string[]) : [...labels];
     },
     async setCustomAttributes(to, attributes) {
-      const path = `${base(to)}/custom_attributes`;
       const body = { custom_attributes: attributes };
-      const answer = await send({
-        what: 'set custom attributes',
-        method: 'POST',
-        path,
-        body,
-        idempotent: true,
-      });
-      const kept = field(answer, 'custom_attributes');
+      const kept = field(
+        await call(to, 'set custom attributes', 'POST', '/custom_attributes', body),
+        'custom_attributes',
+      );
       return typeof kept === 'object' && kept !== null
         ? (kept as Record<string, unknown>)
         : { ...attributes };
     },
+    async getConversation(to) {
+      const answer = await call(to, 'read the conversation', 'GET', '');
+      const meta = field(answer, 'meta');
+      const kind = field(meta, 'assignee_type') ?? field(field(meta, 'assignee'), 'type');
+      const human = kind === 'User' || kind === 'user';
+      const bot = kind === 'AgentBot' || kind === 'agent_bot';
+      const assigneeType = human ? 'user' : bot ? 'agent_bot' : undefined;
+      return { status: field(answer, 'status') as ChatwootStatus, assigneeType };
+    },
     async listMessages(to, listing) {
       const query = listing?.after === undefined ? '' : `?after=${Number(listing.after)}`;
-      const path = `${base(to)}/messages${query}`;
-      const answer = await send({ what: 'list messages', method: 'GET', path, idempotent: true });
-      const payload = field(answer, 'payload');
+      const payload = field(await call(to, 'list messages', 'GET', `/messages${query}`), 'payload');
       return Array.isArray(payload) ? (payload as ChatwootMessage[]) : [];
     },
   };
@@ -219,9 +206,9 @@ function sender(options: ChatwootClientOptions) {
       'createChatwootClient: `url` must be where Chatwoot runs, e.g. https://app.chatwoot.com',
     );
   }
-  if (typeof options.token !== 'string' || options.token.trim() === '') {
+  if (typeof options.token !== 'string' || !/^[\x21-\x7e]+$/.test(options.token)) {
     throw new TypeError(
-      "createChatwootClient: `token` is missing: use the agent bot's access token (Chatwoot: Settings → Bots, or the access_token of POST /api/v1/accounts/{id}/agent_bots).",
+      "createChatwootClient: `token` is missing, or holds a character a header cannot carry (a space, a newline, a non-ASCII character: copied with the token?): use the agent bot's access token (Chatwoot: Settings → Bots, or the access_token of POST /api/v1/accounts/{id}/agent_bots).",
     );
   }
   const attempts = Math.max(1, Math.floor(options.attempts ?? 3));

@@ -49,6 +49,8 @@ export interface BoundDeps {
   typingAllowed: { value: boolean };
   /** `afterHandoff: 'ignore'`: public replies are skipped once the conversation is with a human. */
   stopAfterHandoff: boolean;
+  /** A public reply reads the conversation's status first; false once Chatwoot refused it to bots. */
+  liveStatus: { value: boolean };
 }
 
 /** `ctx.chatwoot`, and `end()` for the wrapper: turns typing off if it may be on (this run's or a cut-off one's). */
@@ -59,26 +61,74 @@ export function bindConversation(
   log: Logger,
   /** A run after an earlier one of the same event, which may have been cut off with typing on. */
   rerun: boolean,
-): { conversation: ChatwootConversation; end(): Promise<void>; typingMayBeOn(): boolean } {
+): { conversation: ChatwootConversation; end(): Promise<void> } {
   const { client, ledger } = deps;
   const where = `${to.accountId}:${to.conversationId}`;
+  const typing = typingOf(deps, to, log);
   let replies = 0;
-  let typingTouched = false;
   let handedOffHere = false;
+  const withHuman = async () =>
+    handedOffHere || (await ledger.handedOff(where)) || (await liveWithHuman(deps, to, log));
 
+  /** Posts once under `ref` (scoped to the conversation); a public reply checks the hand-off right before. */
   const post = async (content: string, isPrivate: boolean, ref: string | undefined): Promise<ReplyResult> => {
     const send = (contentAttributes?: Record<string, unknown>) =>
       client.postMessage(to, { content, private: isPrivate, contentAttributes });
-    if (ref === undefined) return { posted: true, message: await send() };
-    const outcome = await ledger.postOnce(ref, () => send({ [REPLY_MARK]: ref }));
-    return outcome.posted ? outcome : { posted: false, reason: 'already-posted' };
+    const stop = isPrivate || !deps.stopAfterHandoff ? undefined : withHuman;
+    if (ref === undefined) {
+      if (stop !== undefined && (await stop())) return { posted: false, reason: 'handed-off' };
+      return { posted: true, message: await send() };
+    }
+    const scoped = `${where}:${ref}`;
+    const outcome = await ledger.postOnce(scoped, () => send({ [REPLY_MARK]: scoped }), stop);
+    if (outcome.posted) return outcome;
+    if (outcome.reason === 'handed-off') {
+      log.info?.({ conversation: to.conversationId }, 'reply skipped: the conversation is with a human');
+    }
+    return outcome;
   };
 
-  const typing = async (on: boolean) => {
-    if (!deps.typingAllowed.value) return;
-    typingTouched = true;
+  const conversation: ChatwootConversation = {
+    accountId: to.accountId,
+    conversationId: to.conversationId,
+    async reply(content, options) {
+      replies++;
+      const ref = options?.ref ?? (eventRef === undefined ? undefined : `${eventRef}#${replies}`);
+      return post(content, options?.private === true, ref);
+    },
+    typing: typing.set,
+    async handoff(reason) {
+      if (reason !== undefined && reason !== '') {
+        await post(reason, true, eventRef === undefined ? undefined : `${eventRef}#handoff`);
+      }
+      // The status first: a run that failed before it is run again and hands off then; a mark recorded
+      // without the status would leave the conversation with nobody.
+      await client.setStatus(to, 'open');
+      handedOffHere = true;
+      await ledger.markHandoff(where);
+      if (typing.touched()) await typing.set(false);
+    },
+    setLabels: (labels) => client.setLabels(to, labels),
+    setCustomAttributes: (attributes) => client.setCustomAttributes(to, attributes),
+  };
+  return {
+    conversation,
+    end: async () => {
+      if (typing.touched() || rerun) await typing.set(false);
+    },
+  };
+}
+
+/**
+ * The typing indicator of a run: calls go out one after another (an "off" never overtakes the "on" before
+ * it); a failure to turn it on is logged, not thrown (the answer matters more), one to turn it off too.
+ */
+function typingOf(deps: BoundDeps, to: ConversationRef, log: Logger) {
+  let touched = false;
+  let last: Promise<void> = Promise.resolve();
+  const call = async (on: boolean) => {
     try {
-      await client.setTyping(to, on);
+      await deps.client.setTyping(to, on);
     } catch (err) {
       if (isChatwootApiError(err) && err.code === 'CHATWOOT_NOT_FOR_BOTS') {
         deps.typingAllowed.value = false;
@@ -88,45 +138,39 @@ export function bindConversation(
         );
         return;
       }
-      if (on) throw err;
-      log.error?.({ err: describeError(err) }, 'could not turn typing off: the indicator may stay on');
+      const what = on ? 'could not turn typing on' : 'could not turn typing off: the indicator may stay on';
+      (on ? log.warn : log.error)?.({ err: describeError(err) }, what);
     }
   };
-
-  const conversation: ChatwootConversation = {
-    accountId: to.accountId,
-    conversationId: to.conversationId,
-    async reply(content, options) {
-      const isPrivate = options?.private === true;
-      if (!isPrivate && deps.stopAfterHandoff && (handedOffHere || (await ledger.handedOff(where)))) {
-        log.info?.(
-          { conversation: to.conversationId },
-          'reply skipped: the conversation was handed to a human',
-        );
-        return { posted: false, reason: 'handed-off' };
-      }
-      replies++;
-      const ref = options?.ref ?? (eventRef === undefined ? undefined : `${eventRef}#${replies}`);
-      return post(content, isPrivate, ref);
-    },
-    typing,
-    async handoff(reason) {
-      if (reason !== undefined && reason !== '') {
-        await post(reason, true, eventRef === undefined ? undefined : `${eventRef}#handoff`);
-      }
-      await ledger.markHandoff(where);
-      handedOffHere = true;
-      if (typingTouched) await typing(false);
-      await client.setStatus(to, 'open');
-    },
-    setLabels: (labels) => client.setLabels(to, labels),
-    setCustomAttributes: (attributes) => client.setCustomAttributes(to, attributes),
-  };
   return {
-    conversation,
-    end: async () => {
-      if (typingTouched || rerun) await typing(false);
+    set(on: boolean): Promise<void> {
+      if (!deps.typingAllowed.value) return Promise.resolve();
+      touched = true;
+      last = last.then(() => call(on));
+      return last;
     },
-    typingMayBeOn: () => typingTouched,
+    touched: () => touched,
   };
+}
+
+/**
+ * Is the conversation with a human now, as Chatwoot says (`GET` the conversation: status `open` or a user
+ * assignee)? Where this Chatwoot does not let bots read a conversation, the check is turned off (warned
+ * once); where the read fails, the answer is "no" (the payload and the marks still stand).
+ */
+async function liveWithHuman(deps: BoundDeps, to: ConversationRef, log: Logger): Promise<boolean> {
+  if (!deps.liveStatus.value) return false;
+  try {
+    const now = await deps.client.getConversation(to);
+    return now.status === 'open' || now.assigneeType === 'user';
+  } catch (err) {
+    if (isChatwootApiError(err) && err.code === 'CHATWOOT_NOT_FOR_BOTS') {
+      deps.liveStatus.value = false;
+      log.warn?.(
+        { err: describeError(err) },
+        'this Chatwoot does not let bots read a conversation: a hand-off is known from the webhooks alone',
+      );
+    }
+    return false;
+  }
 }

@@ -27,7 +27,10 @@ export interface LedgerOptions {
   handoffMemoryMs: number;
 }
 
-export type PostOutcome = { posted: true; message: ChatwootMessage } | { posted: false };
+export type PostOutcome =
+  { posted: true; message: ChatwootMessage } | { posted: false; reason: 'already-posted' | 'handed-off' };
+
+const ALREADY: PostOutcome = { posted: false, reason: 'already-posted' };
 
 const replyKey = (ref: string) => `hookguard:chatwoot-bot:reply:${ref}`;
 const echoKey = (ref: string) => `hookguard:chatwoot-bot:echo:${ref}`;
@@ -40,16 +43,6 @@ export function createLedger(options: LedgerOptions) {
 
   const done = (key: string) => isDone(store, key);
   const mark = (key: string, ttlMs: number) => markDone(store, key, ttlMs);
-
-  /** Waits up to `ms` for the echo of `ref`. */
-  async function echoed(ref: string, ms: number): Promise<boolean> {
-    const until = Date.now() + ms;
-    for (;;) {
-      if (await done(echoKey(ref))) return true;
-      if (Date.now() >= until) return false;
-      await sleep(POLL_MS);
-    }
-  }
 
   /** A claim of the reply: ours (with its token), or settled as posted by an earlier run. */
   async function claimReply(ref: string): Promise<string | undefined> {
@@ -73,12 +66,23 @@ export function createLedger(options: LedgerOptions) {
   }
 
   return {
-    /** Posts the reply `ref` unless an earlier run did. */
-    async postOnce(ref: string, post: () => Promise<ChatwootMessage>): Promise<PostOutcome> {
+    /**
+     * Posts the reply `ref` unless an earlier run did. `stop`, checked once the reply is ours and right
+     * before the post (a wait for an earlier run can be long): true gives it up (a hand-off happened).
+     */
+    async postOnce(
+      ref: string,
+      post: () => Promise<ChatwootMessage>,
+      stop?: () => Promise<boolean>,
+    ): Promise<PostOutcome> {
       const token = await claimReply(ref);
-      if (token === undefined) return { posted: false };
+      if (token === undefined) return ALREADY;
       let message: ChatwootMessage;
       try {
+        if (stop !== undefined && (await stop())) {
+          await store.release(replyKey(ref), token);
+          return { posted: false, reason: 'handed-off' };
+        }
         message = await post();
       } catch (err) {
         if (!isChatwootApiError(err) || !err.ambiguous) {
@@ -87,9 +91,9 @@ export function createLedger(options: LedgerOptions) {
         }
         // It may be in Chatwoot. Its echo says so; without one the claim stays held, and the retry waits
         // out its lease before posting again.
-        if (!(await echoed(ref, options.settleMs))) throw err;
+        if (!(await echoed(store, ref, options.settleMs))) throw err;
         await store.complete(replyKey(ref), token, options.ttlMs);
-        return { posted: false };
+        return ALREADY;
       }
       await store.complete(replyKey(ref), token, options.ttlMs);
       return { posted: true, message };
@@ -123,6 +127,16 @@ async function markDone(store: DedupStore, key: string, ttlMs: number): Promise<
     if (claim.status === 'duplicate') return;
     if (claim.status === 'claimed') return store.complete(key, claim.token, ttlMs);
     if (tries >= 25) throw new Error('hookguard chatwoot bot: a mark stayed claimed by someone else for 5 s');
+    await sleep(POLL_MS);
+  }
+}
+
+/** Waits up to `ms` for the echo of `ref`. */
+async function echoed(store: DedupStore, ref: string, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await isDone(store, echoKey(ref))) return true;
+    if (Date.now() >= until) return false;
     await sleep(POLL_MS);
   }
 }

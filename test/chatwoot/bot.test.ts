@@ -366,3 +366,75 @@ describe('chatwootBot: typing ends on a hang and on a dead letter', () => {
     30_000,
   );
 });
+
+describe('chatwootBot: what a fresh-eyes attack broke, pinned', () => {
+  it('a hand-off whose status change failed hands off on the re-run (not marked before Chatwoot took it)', async () => {
+    const { cw, server } = await setup();
+    mountBot(cw, server, { message_created: async (_e, ctx) => ctx.chatwoot.handoff() }, { retryDelayMs: 1 });
+    const { id } = await cw.startConversation();
+    cw.failNext({ path: /toggle_status$/, status: 503, times: 3 });
+    const said = await cw.customerSays(id, 'a human please');
+    await cw.settled();
+    expect(said.delivery.attempts.map((a) => a.status)).toEqual([500, 200]);
+    expect(cw.conversation(id).status).toBe('open');
+    expect(cw.handoffs).toMatchObject({ byBot: 1, byFailure: 0 });
+  });
+
+  it('replies are keyed per conversation: one event replying into two conversations posts both', async () => {
+    const { cw, server } = await setup();
+    const bot = mountBot(cw, server, {});
+    const [a, b] = [(await cw.startConversation()).id, (await cw.startConversation()).id];
+    const ctx = { key: 'stripe:evt_1', log: {}, attempt: 1 } as Parameters<typeof bot.conversation>[0];
+    const first = await bot.conversation(ctx, { accountId: cw.accountId, conversationId: a }).reply('paid');
+    const second = await bot.conversation(ctx, { accountId: cw.accountId, conversationId: b }).reply('paid');
+    expect([first.posted, second.posted]).toEqual([true, true]);
+    const again = await bot.conversation(ctx, { accountId: cw.accountId, conversationId: b }).reply('paid');
+    expect(again).toEqual({ posted: false, reason: 'already-posted' });
+  });
+
+  it('a human taking over while the answer is written: the reply reads the status first and is not posted', async () => {
+    const { cw, server } = await setup();
+    let result: unknown;
+    mountBot(
+      cw,
+      server,
+      {
+        message_created: async (_e, ctx) => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          result = await ctx.chatwoot.reply('too late');
+        },
+      },
+      { handoffMemoryMs: 0 }, // no mark from conversation_opened: only Chatwoot's own status can stop it
+    );
+    const { id } = await cw.startConversation();
+    const said = cw.customerSays(id, 'question');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await cw.agentTakesOver(id);
+    await said;
+    await cw.settled();
+    expect(result).toEqual({ posted: false, reason: 'handed-off' });
+    expect(botReplies(cw, id)).toEqual([]);
+  });
+
+  it('typing "off" never overtakes a slow "on": the indicator ends off', async () => {
+    const { cw, server } = await setup();
+    let release!: () => void;
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    mountBot(cw, server, { message_created: () => hanging }, { typing: { timeoutMs: 100 } });
+    const { id } = await cw.startConversation();
+    cw.failNext({ path: /toggle_typing_status$/, delayMs: 400, times: 1 });
+    const said = cw.customerSays(id, 'question');
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(cw.conversation(id).typingEvents.map((t) => t.status)).toEqual(['on', 'off']);
+    release();
+    await said;
+    await cw.settled();
+    expect(cw.conversation(id).typing).toBe(false);
+  });
+
+  it('a token a header cannot carry is refused when the client is made, naming the cause', () => {
+    expect(() => createChatwootClient({ url: 'http://127.0.0.1:1', token: 'abc\u200b' })).toThrow(
+      /header cannot carry/,
+    );
+  });
+});
