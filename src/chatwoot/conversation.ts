@@ -25,8 +25,9 @@ export interface ChatwootConversation extends ConversationRef {
   /**
    * Posts `content` once: a run of the handler that is retried (a failure later in the handler, a worker
    * killed after the post) does not post it again. Each call in a run is its own reply (the first, the
-   * second, …); give `ref` to name one yourself. A public reply is skipped once the conversation was handed
-   * to a human. Private notes (`private: true`) are always posted.
+   * second, …); give `ref` to name one yourself (unique within the conversation). A public reply is skipped
+   * once the conversation is with a human (the payloads, the bot's own marks, and Chatwoot's status read
+   * right before the post). Private notes (`private: true`) are always posted.
    */
   reply(content: string, options?: { private?: boolean; ref?: string }): Promise<ReplyResult>;
   /** Turns the "typing…" indicator on or off. It is turned off when the handler ends, however it ends. */
