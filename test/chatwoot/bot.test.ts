@@ -437,4 +437,52 @@ describe('chatwootBot: what a fresh-eyes attack broke, pinned', () => {
       /header cannot carry/,
     );
   });
+
+  it.runIf(requireService('Redis', redisAvailable))(
+    'a Chatwoot that does not let bots read a conversation: the hand-off mark silences the messages queued behind it',
+    async () => {
+      const { cw, server } = await setup({ botEndpoints: 'common' });
+      const inbox = createBullMQInbox({
+        connection: { host: '127.0.0.1', port: 6379 },
+        queueName: `hg-bot-mark-${Date.now()}`,
+        ordered: true,
+        logger: false,
+      });
+      const bot = chatwootBot({ url: cw.url, token: 'bot-token', store: createMemoryDedupStore() });
+      const seen: string[] = [];
+      const options = bot.options({
+        secret: SECRET,
+        inbox,
+        logger: false,
+        on: {
+          message_created: async (event, ctx) => {
+            seen.push(event.content ?? '');
+            if (event.content === 'human please') await ctx.chatwoot.handoff();
+            else await ctx.chatwoot.reply(`answer to ${event.content}`);
+          },
+        },
+      });
+      server.mount(options);
+      const { id } = await cw.startConversation();
+      // Queued while the conversation is pending: both payloads say so.
+      await cw.customerSays(id, 'human please');
+      await cw.customerSays(id, 'still there?');
+      const worker = inbox.worker({ chatwoot: options, logger: false });
+      cleanups.push(async () => {
+        await worker.close();
+        await inbox.queue.obliterate({ force: true });
+        await inbox.close();
+      });
+      const deadline = Date.now() + 10_000;
+      while (cw.conversation(id).status !== 'open' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // the second message's turn
+      await cw.settled();
+      expect(cw.conversation(id).status).toBe('open');
+      expect(seen).toEqual(['human please']); // the second skipped the handler: the mark, not its payload
+      expect(botReplies(cw, id)).toEqual([]);
+    },
+    30_000,
+  );
 });
