@@ -141,9 +141,16 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
     return withConversation(ctx, to, typing !== undefined, user);
   }
 
+  const ownEchoOnly = async (event: unknown) => {
+    const echo = ownEcho(event);
+    if (echo !== undefined) await ledger.sawEcho(echo);
+  };
+
   const wrap = (name: string, user: AnyHandler | undefined): AnyHandler => {
     if (name === 'message_created') {
-      const single: AnyHandler = (event, ctx) => onMessage(event, ctx, (c) => user?.(event, c));
+      // Without a handler of yours it is here for the echoes only.
+      const single: AnyHandler = (event, ctx) =>
+        user === undefined ? ownEchoOnly(event) : onMessage(event, ctx, (c) => user(event, c));
       const burst = (user as { [BURST]?: { run: (events: unknown[], ctx: WebhookContext) => unknown } })?.[
         BURST
       ];
