@@ -80,6 +80,12 @@ export interface ChatwootDoubleOptions {
    * `'common'` (typing and labels refused 401 for bot tokens). Default `'newest'`.
    */
   botEndpoints?: 'newest' | 'common';
+  /**
+   * How long Chatwoot takes to send the bot its own messages back (a job on Chatwoot's queue, which lags
+   * under load); default 0. `'never'`: they are not sent (lost). To test what a bot does when the echo of
+   * a post whose answer was lost comes late, or not at all.
+   */
+  echoDelayMs?: number | 'never';
 }
 
 /** A running Chatwoot double: see {@link createChatwootDouble}. */
@@ -252,6 +258,7 @@ interface State {
   rules: FailRule[];
   running: Set<Promise<unknown>>;
   send: (body: string) => Promise<SimulatedDelivery>;
+  echoDelayMs: number | 'never';
 }
 
 /** What an endpoint answers. */
@@ -315,6 +322,7 @@ export async function createChatwootDouble(options: ChatwootDoubleOptions): Prom
     rules: [],
     running: new Set(),
     send: (body) => sender.deliver(body),
+    echoDelayMs: options.echoDelayMs ?? 0,
   };
   const server = createServer((req, res) => {
     serve(state, req)
@@ -875,8 +883,11 @@ const createMessage: Handler = (state, { conversation, body, actor }) => {
     throw err;
   }
   // AgentBotListener sends the bot its own message too (§8), in a job: the answer does not wait for it.
-  if (message.webhookBody !== undefined)
-    void deliverMessage(state, conversation, message).catch(() => undefined);
+  if (message.webhookBody !== undefined && state.echoDelayMs !== 'never') {
+    const delay = state.echoDelayMs;
+    const later = sleep(delay).then(() => deliverMessage(state, conversation, message));
+    void track(state, later).catch(() => undefined);
+  }
   const echo = typeof body.echo_id === 'string' ? { echo_id: body.echo_id } : {};
   const { status: _status, source_id: _source, ...created } = messageJson(conversation, message);
   return { status: 200, json: { ...created, ...echo } };

@@ -485,4 +485,27 @@ describe('chatwootBot: what a fresh-eyes attack broke, pinned', () => {
     },
     30_000,
   );
+
+  it.each([
+    [400, 1],
+    ['never', 2],
+  ] as const)(
+    'a post stored with its answer lost, its echo %s ms later (lease 1.5 s): %i bot replies (the documented limit)',
+    async (echoDelayMs, replies) => {
+      const { cw, server } = await setup({ echoDelayMs });
+      mountBot(
+        cw,
+        server,
+        { message_created: async (_e, ctx) => void (await ctx.chatwoot.reply('the answer')) },
+        { replyLeaseMs: 1500, settleMs: 100 },
+      );
+      const { id } = await cw.startConversation();
+      cw.failNext({ path: /messages$/, status: 500, times: 1, applied: true });
+      const said = await cw.customerSays(id, 'question');
+      await cw.settled();
+      expect(said.delivery.attempts.map((a) => a.status)).toEqual([500, 200]); // Chatwoot ran it again
+      expect(botReplies(cw, id)).toHaveLength(replies);
+    },
+    15_000,
+  );
 });
