@@ -1,5 +1,5 @@
 import type { DedupStore } from '../dedup/dedup-store.js';
-import { chatwootOrderKey } from '../inbox/order-keys.js';
+import { chatwootConversationOf, chatwootOrderKey } from '../inbox/order-keys.js';
 import {
   type ChatwootWebhookOptions,
   ignoreNonIncomingMessages,
@@ -128,10 +128,9 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
 
   /** message_created: the bot's echoes are recorded; a conversation with a human is left alone. */
   async function onMessage(event: unknown, ctx: WebhookContext, user: (ctx: WebhookContext) => unknown) {
-    const echo = ownEcho(event);
-    if (echo !== undefined) return ledger.sawEcho(echo);
+    if (await recordEcho(event)) return;
     const to = conversationOf(event, options.accountId);
-    if (stopAfterHandoff && (withHuman(event) || (to !== undefined && (await ledger.handedOff(keyOf(to)))))) {
+    if (stopAfterHandoff && (withHuman(event) || (to !== undefined && (await ledger.handedOff(to))))) {
       ctx.log.info?.({ conversation: to?.conversationId }, 'ignored: the conversation is with a human');
       // A run cut off earlier may have left typing on: the one thing this run still owes.
       if (to !== undefined && (ctx.attempt ?? 1) > 1)
@@ -141,16 +140,18 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
     return withConversation(ctx, to, typing !== undefined, user);
   }
 
-  const ownEchoOnly = async (event: unknown) => {
+  /** Records the bot's own reply coming back; false when the event is not one. */
+  async function recordEcho(event: unknown): Promise<boolean> {
     const echo = ownEcho(event);
     if (echo !== undefined) await ledger.sawEcho(echo);
-  };
+    return echo !== undefined;
+  }
 
   const wrap = (name: string, user: AnyHandler | undefined): AnyHandler => {
     if (name === 'message_created') {
       // Without a handler of yours it is here for the echoes only.
       const single: AnyHandler = (event, ctx) =>
-        user === undefined ? ownEchoOnly(event) : onMessage(event, ctx, (c) => user(event, c));
+        user === undefined ? recordEcho(event) : onMessage(event, ctx, (c) => user(event, c));
       const burst = (user as { [BURST]?: { run: (events: unknown[], ctx: WebhookContext) => unknown } })?.[
         BURST
       ];
@@ -162,7 +163,7 @@ export function chatwootBot(options: ChatwootBotOptions): ChatwootBot {
     return async (event, ctx) => {
       const to = conversationOf(event, options.accountId);
       if (name === 'conversation_opened' && stopAfterHandoff && to !== undefined)
-        await ledger.markHandoff(keyOf(to));
+        await ledger.markHandoff(to);
       return user === undefined ? undefined : withConversation(ctx, to, false, (c) => user(event, c));
     };
   };
@@ -257,9 +258,7 @@ function withHuman(event: unknown): boolean {
 
 /** The event's conversation: its account and display id (message events: `conversation.id`). */
 function conversationOf(event: unknown, fallbackAccount: number | undefined): ConversationRef | undefined {
-  const name = field(event, 'event');
-  const conversation =
-    typeof name === 'string' && name.startsWith('conversation_') ? event : field(event, 'conversation');
+  const conversation = chatwootConversationOf(event);
   const conversationId = idOf(field(conversation, 'id'));
   const firstMessage = field(field(conversation, 'messages'), '0');
   const accountId =
@@ -267,8 +266,6 @@ function conversationOf(event: unknown, fallbackAccount: number | undefined): Co
   if (conversationId === undefined || accountId === undefined) return undefined;
   return { accountId, conversationId };
 }
-
-const keyOf = (to: ConversationRef) => `${to.accountId}:${to.conversationId}`;
 
 /** `ctx.chatwoot` of an event that names no conversation (or no account): every call says why it cannot. */
 function unbound(accountId: number | undefined): ChatwootConversation {

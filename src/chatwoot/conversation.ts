@@ -6,7 +6,7 @@ import {
   type ConversationRef,
   isChatwootApiError,
 } from './client.js';
-import type { Ledger } from './ledger.js';
+import { conversationKey, type Ledger } from './ledger.js';
 
 // `ctx.chatwoot`: the calls a handler makes, bound to its event's conversation, with the ledger's
 // guarantees (a reply posts once; nothing public after a hand-off) and a typing indicator that ends.
@@ -64,12 +64,11 @@ export function bindConversation(
   rerun: boolean,
 ): { conversation: ChatwootConversation; end(): Promise<void> } {
   const { client, ledger } = deps;
-  const where = `${to.accountId}:${to.conversationId}`;
   const typing = typingOf(deps, to, log);
   let replies = 0;
   let handedOffHere = false;
   const withHuman = async () =>
-    handedOffHere || (await ledger.handedOff(where)) || (await liveWithHuman(deps, to, log));
+    handedOffHere || (await ledger.handedOff(to)) || (await liveWithHuman(deps, to, log));
 
   /** Posts once under `ref` (scoped to the conversation); a public reply checks the hand-off right before. */
   const post = async (content: string, isPrivate: boolean, ref: string | undefined): Promise<ReplyResult> => {
@@ -80,7 +79,7 @@ export function bindConversation(
       if (stop !== undefined && (await stop())) return { posted: false, reason: 'handed-off' };
       return { posted: true, message: await send() };
     }
-    const scoped = `${where}:${ref}`;
+    const scoped = `${conversationKey(to)}:${ref}`;
     const outcome = await ledger.postOnce(scoped, () => send({ [REPLY_MARK]: scoped }), stop);
     if (outcome.posted) return outcome;
     if (outcome.reason === 'handed-off') {
@@ -106,7 +105,7 @@ export function bindConversation(
       // without the status would leave the conversation with nobody.
       await client.setStatus(to, 'open');
       handedOffHere = true;
-      await ledger.markHandoff(where);
+      await ledger.markHandoff(to);
       if (typing.touched()) await typing.set(false);
     },
     setLabels: (labels) => client.setLabels(to, labels),
@@ -131,12 +130,14 @@ function typingOf(deps: BoundDeps, to: ConversationRef, log: Logger) {
     try {
       await deps.client.setTyping(to, on);
     } catch (err) {
-      if (isChatwootApiError(err) && err.code === 'CHATWOOT_NOT_FOR_BOTS') {
-        deps.typingAllowed.value = false;
-        log.warn?.(
-          { err: describeError(err) },
+      if (
+        refusedToBots(
+          err,
+          deps.typingAllowed,
+          log,
           'typing is off for this bot: this Chatwoot does not let bots set it',
-        );
+        )
+      ) {
         return;
       }
       const what = on ? 'could not turn typing on' : 'could not turn typing off: the indicator may stay on';
@@ -165,13 +166,20 @@ async function liveWithHuman(deps: BoundDeps, to: ConversationRef, log: Logger):
     const now = await deps.client.getConversation(to);
     return now.status === 'open' || now.assigneeType === 'user';
   } catch (err) {
-    if (isChatwootApiError(err) && err.code === 'CHATWOOT_NOT_FOR_BOTS') {
-      deps.liveStatus.value = false;
-      log.warn?.(
-        { err: describeError(err) },
-        'this Chatwoot does not let bots read a conversation: a hand-off is known from the webhooks alone',
-      );
-    }
+    refusedToBots(
+      err,
+      deps.liveStatus,
+      log,
+      'this Chatwoot does not let bots read a conversation: a hand-off is known from the webhooks alone',
+    );
     return false;
   }
+}
+
+/** A call this Chatwoot refuses to bots (older `BOT_ACCESSIBLE_ENDPOINTS`): its switch off, warned once. */
+function refusedToBots(err: unknown, allowed: { value: boolean }, log: Logger, warning: string): boolean {
+  if (!isChatwootApiError(err) || err.code !== 'CHATWOOT_NOT_FOR_BOTS') return false;
+  if (allowed.value) log.warn?.({ err: describeError(err) }, warning);
+  allowed.value = false;
+  return true;
 }

@@ -1,5 +1,5 @@
 import type { DedupStore } from '../dedup/dedup-store.js';
-import { type ChatwootMessage, isChatwootApiError } from './client.js';
+import { type ChatwootMessage, type ConversationRef, isChatwootApiError } from './client.js';
 
 // What the bot remembers in a DedupStore, shared by every worker: which replies went out, which of them
 // Chatwoot echoed back, and which conversations were handed to a human.
@@ -34,7 +34,10 @@ const ALREADY: PostOutcome = { posted: false, reason: 'already-posted' };
 
 const replyKey = (ref: string) => `hookguard:chatwoot-bot:reply:${ref}`;
 const echoKey = (ref: string) => `hookguard:chatwoot-bot:echo:${ref}`;
-const handoffKey = (conversation: string) => `hookguard:chatwoot-bot:handoff:${conversation}`;
+const handoffKey = (to: ConversationRef) => `hookguard:chatwoot-bot:handoff:${conversationKey(to)}`;
+
+/** A conversation in the ledger's keys: its account and display id (display ids are per account). */
+export const conversationKey = (to: ConversationRef): string => `${to.accountId}:${to.conversationId}`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -101,11 +104,11 @@ export function createLedger(options: LedgerOptions) {
     /** Records Chatwoot's echo of the reply `ref`. */
     sawEcho: (ref: string) => mark(echoKey(ref), options.ttlMs),
     /** Remembers that the conversation went to a human. */
-    async markHandoff(conversation: string): Promise<void> {
-      if (options.handoffMemoryMs > 0) await mark(handoffKey(conversation), options.handoffMemoryMs);
+    async markHandoff(to: ConversationRef): Promise<void> {
+      if (options.handoffMemoryMs > 0) await mark(handoffKey(to), options.handoffMemoryMs);
     },
-    async handedOff(conversation: string): Promise<boolean> {
-      return options.handoffMemoryMs > 0 && done(handoffKey(conversation));
+    async handedOff(to: ConversationRef): Promise<boolean> {
+      return options.handoffMemoryMs > 0 && done(handoffKey(to));
     },
   };
 }

@@ -14,15 +14,19 @@ import type { InboxJob } from '../pipeline/enqueue-stage.js';
  * conversation (contacts, inboxes) have none.
  */
 export function chatwootOrderKey(event: unknown): string | undefined {
-  const name = field(event, 'event');
-  const conversation =
-    typeof name === 'string' && name.startsWith('conversation_') ? event : field(event, 'conversation');
+  const conversation = chatwootConversationOf(event);
   const id = idOf(field(conversation, 'id'));
   if (id === undefined) return undefined;
   const inbox = idOf(field(conversation, 'inbox_id')) ?? idOf(field(field(event, 'inbox'), 'id'));
   if (inbox !== undefined) return `chatwoot:inbox:${inbox}:conversation:${id}`;
   const account = idOf(field(field(event, 'account'), 'id'));
   return account === undefined ? undefined : `chatwoot:account:${account}:conversation:${id}`;
+}
+
+/** The conversation data of a Chatwoot event: conversation events are it, message events carry it. */
+export function chatwootConversationOf(event: unknown): unknown {
+  const name = field(event, 'event');
+  return typeof name === 'string' && name.startsWith('conversation_') ? event : field(event, 'conversation');
 }
 
 /** The object a Stripe event is about (`data.object.id`): a subscription's events share one key. */
