@@ -7,6 +7,7 @@ export default defineConfig({
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
     chatwoot: 'src/chatwoot/index.ts',
+    otel: 'src/otel/index.ts',
     express: 'src/adapters/express.ts',
     fastify: 'src/adapters/fastify.ts',
     koa: 'src/adapters/koa.ts',
@@ -32,6 +33,7 @@ export default defineConfig({
   external: [
     '#platform',
     'stripe',
+    '@opentelemetry/api',
     'express',
     'fastify',
     'koa',

@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^#platform$/, replacement: src('platform/node.ts') },
       { find: /^hookguard\/testing$/, replacement: src('testing/index.ts') },
       { find: /^hookguard\/chatwoot$/, replacement: src('chatwoot/index.ts') },
+      { find: /^hookguard\/otel$/, replacement: src('otel/index.ts') },
       { find: /^hookguard\/(express|fastify|koa|fetch)$/, replacement: src('adapters/$1.ts') },
       { find: /^hookguard\/(redis|postgres)$/, replacement: src('stores/$1.ts') },
       { find: /^hookguard\/(bullmq|pg-boss)$/, replacement: src('inbox/$1.ts') },

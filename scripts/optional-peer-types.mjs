@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const OPTIONAL_PEERS = ['stripe'];
+const OPTIONAL_PEERS = ['stripe', '@opentelemetry/api'];
 const MARK = '// @ts-ignore -- optional peer: without it installed, its types are `any`';
 const dist = new URL('../dist/', import.meta.url);
 const dir = dist.pathname;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { safeLogger } from '../pipeline/safe-logger.js';
+import type { InboxMessaging } from '../pipeline/telemetry.js';
 import type { Logger } from '../pipeline/types.js';
 import { createRedisDedupStore, type IoRedisLike } from '../stores/redis.js';
 import { describeError, field, positive, settleWithin } from '../util/values.js';
@@ -162,12 +163,14 @@ export function createBullMQInbox(options: BullMQInboxOptions): BullMQInbox {
     return before === 'unknown' ? 'queued' : 'duplicate';
   };
 
+  const messaging: InboxMessaging = { system: 'bullmq', destination: queueName, messageId: jobIdOf };
   return {
     queue,
     enqueue: (job, size = 0) => gate.write(size, () => add(job)),
+    messaging,
     worker(workerOptions) {
       const order = lanes === undefined ? undefined : { lanes, hold: options.holdOrderOnFailure === true };
-      const worker = startWorker(queueName, options.connection, workerOptions, order);
+      const worker = startWorker(messaging, options.connection, workerOptions, order);
       workers.add(worker);
       return worker;
     },
@@ -278,11 +281,12 @@ interface Ordering {
 }
 
 function startWorker(
-  queueName: string,
+  messaging: InboxMessaging,
   connection: ConnectionOptions,
   options: BullMQWorkerOptions,
   order: Ordering | undefined,
 ): InboxWorker {
+  const queueName = messaging.destination;
   const started: { worker?: Worker<unknown> } = {};
   const runner = createJobRunner(
     options,
@@ -300,6 +304,7 @@ function startWorker(
       view: async (orderKey, limit, withJobs) =>
         order.lanes.view(started.worker!, await redisOf(started.worker!), orderKey, limit, withJobs),
     },
+    messaging,
   );
   const abandoned = abandonment();
   let closing: Promise<void> | undefined;

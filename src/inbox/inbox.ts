@@ -6,6 +6,7 @@ import { stripeSpec } from '../pipeline/create-stripe-handler.js';
 import { DEFAULTS } from '../pipeline/defaults.js';
 import type { InboxJob } from '../pipeline/enqueue-stage.js';
 import type { ProviderSpec } from '../pipeline/provider-spec.js';
+import type { InboxMessaging, TelemetryRun, WebhookTelemetry } from '../pipeline/telemetry.js';
 import { handlerLogger, safeLogger } from '../pipeline/safe-logger.js';
 import type { Logger, Provider, WebhookContext, WebhookOutcome } from '../pipeline/types.js';
 import { describeError, field, isThenable, positive } from '../util/values.js';
@@ -58,6 +59,11 @@ export interface InboxWorkerOptions extends InboxHandlers {
   logger?: Logger | false;
   /** One call per run. `status` is what the run would have answered inline (200, 500). */
   onOutcome?: (outcome: WebhookOutcome & { attempt: number }) => void;
+  /**
+   * Traces and metrics: `openTelemetry(api)` from `hookguard/otel`. Each run gets a `process {queue}` span
+   * that continues the trace of the request that queued the job, with the handler's span inside it.
+   */
+  telemetry?: WebhookTelemetry;
 }
 
 /** What a worker counted since it started. */
@@ -153,6 +159,7 @@ export function createJobRunner(
   defaultStore: () => DedupStore,
   marks?: Marks,
   lanes?: LaneView,
+  messaging?: InboxMessaging,
 ): JobRunner {
   const endpoints = endpointsOf(options);
   const store = options.store ?? defaultStore();
@@ -164,8 +171,38 @@ export function createJobRunner(
   const completions = persistently();
   const freshness = freshnessOf(marks, ttlMs, completions);
 
+  const { telemetry } = options;
+
+  /** A run, followed by the telemetry when there is one. */
   async function run(job: InboxJob, attempt: number, final: boolean) {
+    const trace = telemetry?.job(job, attempt, messaging);
+    if (trace === undefined) return runJob(job, attempt, final, undefined);
     const started = performance.now();
+    const outcome = { provider: job.provider, event: job.name };
+    const traced = { trace, handlerFailed: false };
+    try {
+      const result = await runJob(job, attempt, final, traced);
+      trace.end({ ...outcome, result, status: 200, durationMs: performance.now() - started });
+      return result;
+    } catch (err) {
+      const durationMs = performance.now() - started;
+      if (err instanceof JobDeferred) trace.end({ ...outcome, result: 'deferred', status: 200, durationMs });
+      else {
+        const code = traced.handlerFailed ? 'HANDLER_FAILED' : 'STORE_UNAVAILABLE';
+        trace.end({ ...outcome, result: 'failed', status: 500, code, durationMs });
+      }
+      throw err;
+    }
+  }
+
+  async function runJob(
+    job: InboxJob,
+    attempt: number,
+    final: boolean,
+    traced: { trace: TelemetryRun; handlerFailed: boolean } | undefined,
+  ) {
+    const started = performance.now();
+    const trace = traced?.trace;
     const spec = endpoints.get(endpointOf(job.provider, job.namespace));
     if (spec === undefined) throw new JobDeferred('no-handler');
     const handler = spec.handlerFor(job.event);
@@ -181,6 +218,7 @@ export function createJobRunner(
     const reading = freshness.begin(job); // beside the claim
     let token: string | undefined;
     if (job.key !== undefined) {
+      trace?.step('claim');
       const claim = await store.claim(job.key, leaseMs);
       if (claim.status === 'duplicate') return report(job, attempt, started, 'duplicate');
       if (claim.status === 'in-flight') throw new JobDeferred('in-flight');
@@ -198,10 +236,15 @@ export function createJobRunner(
     let batch: Claimed[];
     try {
       const joins = (other: InboxJob) => joinsBatch(job, other, spec.handlerFor(other.event) === handler);
-      batch = await invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins, final });
+      const call = () => invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins, final });
+      trace?.step('handler');
+      batch = await (trace === undefined ? call() : trace.within(call));
+      trace?.step();
     } catch (err) {
+      if (!(err instanceof JobDeferred)) trace?.step(undefined, 'HANDLER_FAILED', err);
       await release();
       if (err instanceof JobDeferred) throw err; // a coalesced call waits for an earlier run's claims
+      if (traced !== undefined) traced.handlerFailed = true;
       logFailure(jobLog, err, final);
       report(job, attempt, started, 'failed');
       throw err;

@@ -3,6 +3,7 @@ import type PgBoss from 'pg-boss';
 import * as pgBossModule from 'pg-boss';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import { safeLogger } from '../pipeline/safe-logger.js';
+import type { InboxMessaging } from '../pipeline/telemetry.js';
 import type { Logger } from '../pipeline/types.js';
 import { createPostgresDedupStore } from '../stores/postgres.js';
 import { withTimeout } from '../stores/with-timeout.js';
@@ -194,6 +195,7 @@ export function createPgBossInbox(options: PgBossInboxOptions): PgBossInbox {
     },
     queueName: queue,
     enqueue: (job, size = 0) => gate.write(size, () => add(job)),
+    messaging: engine.messaging,
     worker(workerOptions) {
       const worker = startWorker(engine, workerOptions, order);
       workers.add(worker);
@@ -230,6 +232,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** What workers and the dead letter need of pg-boss: the started instance, our SQL, and its logger. */
 interface Engine {
   readonly queue: string;
+  /** The engine and queue, for the spans of the `telemetry` option. */
+  readonly messaging: InboxMessaging;
   /** pg-boss's schema (`pgboss` unless the connection options name another). */
   readonly schema: string;
   /** The current instance (replaced after a start that failed half-way, see {@link createEngine}). */
@@ -314,6 +318,7 @@ function createEngine(options: PgBossInboxOptions): Engine {
   };
   return {
     queue,
+    messaging: { system: 'pg-boss', destination: queue, messageId: jobIdOf },
     schema,
     get boss() {
       return boss;
@@ -611,6 +616,7 @@ function startWorker(engine: Engine, options: PgBossWorkerOptions, order: Orderi
     () => engineStore(engine),
     postgresMarks(engine.sql, engine.schema, engine.queue, engine.start),
     order && { view: (orderKey, limit, withJobs) => order.lanes.view(orderKey, limit, withJobs, jobOf) },
+    engine.messaging,
   );
   const slots = createSlots(Math.max(1, Math.floor(positive(options.concurrency, 1))));
   const idleMs = Math.max(500, positive(options.pollingIntervalSeconds, 2) * 1000);

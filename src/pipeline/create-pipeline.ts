@@ -85,6 +85,7 @@ function newDelivery<E>(p: Pipeline<E>, req: WebhookRequest): Delivery<E> {
     ctx: undefined,
     size: 0,
     log: p.log,
+    trace: p.telemetry?.request(p.spec.provider, p.inbox?.messaging),
   };
 }
 
@@ -148,6 +149,7 @@ function resolvePipeline<E>(options: WebhookOptions<E>, spec: ProviderSpec<E>): 
     log,
     counts: { processed: 0, queued: 0, duplicate: 0, 'in-flight': 0, ignored: 0, rejected: 0, failed: 0 },
     running: new Set(),
+    telemetry: options.telemetry,
   };
 }
 
@@ -203,6 +205,7 @@ function receive<E>(p: Pipeline<E>, d: Delivery<E>): Answering {
 /** Verify and parse (a promise only under Web Crypto), then the rest. */
 function process<E>(p: Pipeline<E>, d: Delivery<E>, bytes: Uint8Array): Answering {
   let verified: void | Promise<void>;
+  d.trace?.step('verify');
   try {
     verified = verifyStage(p, d, bytes);
   } catch (err) {
@@ -222,6 +225,7 @@ function unreadable<E>(p: Pipeline<E>, d: Delivery<E>, err: unknown): Answering 
 
 /** Route, key (a promise only where the key is hashed with Web Crypto), then claim. */
 function route<E>(p: Pipeline<E>, d: Delivery<E>): Answering {
+  d.trace?.step();
   const handler = routeStage(p, d);
   if (handler === undefined) return answerStage(p, d, 'ignored');
   let keyed: void | Promise<void>;
@@ -245,6 +249,7 @@ function keyless<E>(p: Pipeline<E>, d: Delivery<E>, err: unknown): Answering {
 function claim<E>(p: Pipeline<E>, d: Delivery<E>, handler: EventHandler<E>): Answering {
   if (p.inbox !== undefined) return enqueueStage(p, d, p.inbox, d.size);
   let claimed: ClaimResult | PromiseLike<ClaimResult> | undefined;
+  if (p.store !== undefined && d.key !== undefined) d.trace?.step('claim');
   try {
     claimed = claimStage(p, d);
   } catch (err) {
@@ -273,7 +278,13 @@ function afterClaim<E>(
     return answerStage(p, d, 'IN_FLIGHT');
   }
   d.token = claim?.token;
-  const ran = runStage(d, handler);
+  const { trace } = d;
+  let ran: unknown;
+  if (trace === undefined) ran = runStage(d, handler);
+  else {
+    trace.step('handler');
+    ran = trace.within(() => runStage(d, handler));
+  }
   if (!isThenable(ran)) return finish(p, d, ran, false);
   const work = ran as Promise<unknown>; // runStage's only thenable is its own Promise
   if (p.ackAfterMs === undefined)
@@ -311,6 +322,8 @@ function answerEarly<E>(
 
 /** Settle the claim, then answer (or, after an early 202, only report). */
 function finish<E>(p: Pipeline<E>, d: Delivery<E>, error: unknown, answeredEarly: boolean): Answering {
+  if (error !== NO_ERROR) d.trace?.step(undefined, 'HANDLER_FAILED', error);
+  else d.trace?.step();
   const settled = settleStage(p, d, error !== NO_ERROR);
   if (isThenable(settled)) return settled.then(() => conclude(p, d, error, answeredEarly));
   return conclude(p, d, error, answeredEarly);

@@ -1,4 +1,5 @@
 import { describeError } from '../util/values.js';
+import type { InboxMessaging } from './telemetry.js';
 import type { Provider, WebhookResponse } from './types.js';
 import { answerStage, type Delivery, type Pipeline } from './stages.js';
 
@@ -23,6 +24,11 @@ export interface InboxJob {
    * `ordered: true` runs one event per key at a time).
    */
   orderKey?: string | null;
+  /**
+   * The trace context of the request that queued it (W3C `traceparent`, and what else the application's
+   * propagator writes), with the `telemetry` option: the worker's span continues that trace.
+   */
+  traceContext?: Record<string, string>;
 }
 
 /**
@@ -34,6 +40,8 @@ export interface InboxJob {
 export interface Inbox {
   /** `size`: the raw body's bytes, for the bound on what may wait on the engine. */
   enqueue(job: InboxJob, size?: number): Promise<'queued' | 'duplicate'>;
+  /** The engine and queue, for the spans of the `telemetry` option. */
+  readonly messaging?: InboxMessaging;
 }
 
 /** With an inbox: write the event, then answer `queued` / `duplicate`, or INBOX_UNAVAILABLE. */
@@ -60,6 +68,8 @@ export async function enqueueStage<E>(
     d.log.error({ err: describeError(err) }, 'orderKey threw');
     return answerStage(p, d, 'HANDLER_FAILED');
   }
+  const carrier = d.trace?.send(d.key);
+  if (carrier !== undefined) job.traceContext = carrier;
   return inbox.enqueue(job, size).then(
     (result) => {
       d.log.info({ outcome: result }, result === 'queued' ? 'queued' : 'already in the inbox');

@@ -10,6 +10,7 @@ import type { BodyLimits } from './defaults.js';
 import type { Inbox } from './enqueue-stage.js';
 import type { EventHandler, ProviderSpec } from './provider-spec.js';
 import { handlerLogger, safeLogger } from './safe-logger.js';
+import type { TelemetryRun, WebhookTelemetry } from './telemetry.js';
 import type {
   Logger,
   WebhookContext,
@@ -50,6 +51,8 @@ export interface Pipeline<E> {
   readonly counts: WebhookStats['counts'];
   /** Handler runs still going (with their settling), for `close()`. Synchronous handlers never enter. */
   readonly running: Set<Promise<unknown>>;
+  /** The `telemetry` option. */
+  readonly telemetry: WebhookTelemetry | undefined;
 }
 
 /** One request on its way through the stages; each stage fills in what it learnt. */
@@ -66,6 +69,8 @@ export interface Delivery<E> {
   size: number;
   /** The pipeline's logger, then (from the key stage) one with the event, key and delivery id bound. */
   log: Required<Logger>;
+  /** This request's spans, with the `telemetry` option. */
+  readonly trace: TelemetryRun | undefined;
 }
 
 /** Longest event name on a log line or an outcome (real ones are under 60 characters). */
@@ -246,21 +251,22 @@ export function answerStage<E>(
   const answer = p.answers[verdict];
   p.counts[answer.result]++;
   const { onOutcome } = p.options;
-  if (onOutcome !== undefined) {
-    const outcome: WebhookOutcome = {
-      provider: p.spec.provider,
-      result: answer.result,
-      status: reportedStatus ?? answer.status,
-      durationMs: performance.now() - d.started,
-    };
-    if (answer.code !== undefined) outcome.code = answer.code;
-    if (d.name !== undefined) outcome.event = d.name;
-    if (d.key !== undefined) outcome.key = d.key;
-    try {
-      onOutcome(outcome);
-    } catch {
-      // A metrics hook must not change the answer.
-    }
+  const { trace } = d;
+  if (onOutcome === undefined && trace === undefined) return answer.response;
+  const outcome: WebhookOutcome = {
+    provider: p.spec.provider,
+    result: answer.result,
+    status: reportedStatus ?? answer.status,
+    durationMs: performance.now() - d.started,
+  };
+  if (answer.code !== undefined) outcome.code = answer.code;
+  if (d.name !== undefined) outcome.event = d.name;
+  if (d.key !== undefined) outcome.key = d.key;
+  try {
+    trace?.end(outcome);
+    onOutcome?.(outcome);
+  } catch {
+    // Metrics and traces must not change the answer.
   }
   return answer.response;
 }

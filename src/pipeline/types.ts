@@ -1,6 +1,7 @@
 import type { WebhookErrorCode } from '../errors/webhook-error.js';
 import type { DedupStore } from '../dedup/dedup-store.js';
 import type { Inbox } from './enqueue-stage.js';
+import type { WebhookTelemetry } from './telemetry.js';
 import type { HeaderSource, RawBody } from '../types/common.js';
 
 /**
@@ -193,4 +194,10 @@ export interface WebhookOptions<E, R = unknown> {
   inbox?: Inbox;
   /** Called once per request with its outcome, for metrics. */
   onOutcome?: (outcome: WebhookOutcome) => void;
+  /**
+   * Traces and metrics through OpenTelemetry: `openTelemetry(api)` from `hookguard/otel`. A span per
+   * request (a child of the framework's HTTP span), with verify, claim, send and handler steps; with an
+   * inbox, the trace continues in the worker. Without it nothing of OpenTelemetry is loaded.
+   */
+  telemetry?: WebhookTelemetry;
 }

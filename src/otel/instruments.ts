@@ -1,0 +1,168 @@
+import type * as Api from '@opentelemetry/api';
+import type { InboxStats } from '../inbox/inbox-stats.js';
+import type { InboxMessaging, TelemetryOutcome } from '../pipeline/telemetry.js';
+import type { Provider, WebhookStats } from '../pipeline/types.js';
+
+// The metrics of `hookguard/otel`. A meter taken before the SDK registers stays a no-op for good (the API
+// has no proxy for meters), so the instruments are built on first use and again whenever the global meter
+// provider changes. Attributes are low-cardinality only: provider, outcome, code, status, queue; never an
+// event id, a key, a conversation or an account.
+
+/** What a run reports, and the gauges a process registers. */
+export interface Instruments {
+  outcome(outcome: TelemetryOutcome, where: 'inline' | 'worker'): void;
+  handler(provider: Provider, where: 'inline' | 'worker', ok: boolean, ms: number): void;
+  observeInbox(
+    inbox: { stats(): Promise<InboxStats>; readonly messaging?: InboxMessaging },
+    options?: { timeoutMs?: number },
+  ): () => void;
+  observeHandler(handler: { stats(): WebhookStats }): () => void;
+}
+
+/** The boundaries semconv advises for `http.server.request.duration`, then longer handler runs (an LLM call). */
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60];
+
+/** The states `hookguard.inbox.jobs` reports. */
+const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+
+/** An observed inbox, with its reading under way (at most one at a time). */
+interface InboxSource {
+  read(): Promise<InboxStats | undefined>;
+  readonly attributes: Api.Attributes;
+}
+
+type Built = ReturnType<typeof build>;
+
+export function createInstruments(
+  api: { metrics: typeof Api.metrics },
+  meterProvider: Api.MeterProvider | undefined,
+): Instruments {
+  const inboxes = new Set<InboxSource>();
+  const handlers = new Set<{ stats(): WebhookStats }>();
+  let current: Built | undefined;
+  const get = (): Built => {
+    const provider = meterProvider ?? api.metrics.getMeterProvider();
+    if (current?.provider !== provider) current = build(provider, inboxes, handlers);
+    return current;
+  };
+  return {
+    outcome(outcome, where) {
+      const attributes: Api.Attributes = {
+        'hookguard.provider': outcome.provider,
+        'hookguard.outcome': outcome.result,
+      };
+      if (outcome.code !== undefined) attributes['hookguard.error.code'] = outcome.code;
+      const built = get();
+      if (where === 'worker') return built.runs.add(1, attributes);
+      built.duration.record(outcome.durationMs / 1000, attributes);
+      built.requests.add(1, { ...attributes, 'hookguard.response.status_code': outcome.status });
+    },
+    handler(provider, where, ok, ms) {
+      get().handlerDuration.record(ms / 1000, {
+        'hookguard.provider': provider,
+        'hookguard.handler.where': where,
+        'hookguard.handler.result': ok ? 'ok' : 'failed',
+      });
+    },
+    observeInbox(inbox, options = {}) {
+      const source = inboxSource(inbox, options.timeoutMs ?? 2000);
+      inboxes.add(source);
+      get();
+      return () => void inboxes.delete(source);
+    },
+    observeHandler(handler) {
+      handlers.add(handler);
+      get();
+      return () => void handlers.delete(handler);
+    },
+  };
+}
+
+function build(
+  provider: Api.MeterProvider,
+  inboxes: ReadonlySet<InboxSource>,
+  handlers: ReadonlySet<{ stats(): WebhookStats }>,
+) {
+  const meter = provider.getMeter('hookguard');
+  const seconds = { unit: 's', advice: { explicitBucketBoundaries: SECONDS } };
+  const jobs = meter.createObservableGauge('hookguard.inbox.jobs', {
+    description: 'Jobs in the inbox queue, by state (failed: the dead letter)',
+    unit: '{job}',
+  });
+  const oldest = meter.createObservableGauge('hookguard.inbox.oldest_waiting_age', {
+    description: 'How long the job that has waited longest to run has waited; absent when none waits',
+    unit: 's',
+  });
+  const keys = meter.createObservableGauge('hookguard.store.keys', {
+    description: "Keys held by a handler's dedup store (the memory store)",
+    unit: '{key}',
+  });
+  meter.addBatchObservableCallback(
+    async (result) => {
+      const readings = await Promise.all([...inboxes].map(async (s) => ({ s, stats: await s.read() })));
+      for (const { s, stats } of readings) {
+        if (stats === undefined) continue;
+        const queue = { ...s.attributes, 'messaging.destination.name': stats.queueName };
+        for (const state of STATES) {
+          result.observe(jobs, stats[state], { ...queue, 'hookguard.inbox.state': state });
+        }
+        if (stats.oldestWaitingMs !== undefined) result.observe(oldest, stats.oldestWaitingMs / 1000, queue);
+      }
+      for (const handler of handlers) {
+        const stats = handler.stats();
+        if (stats.storeSize !== undefined)
+          result.observe(keys, stats.storeSize, { 'hookguard.provider': stats.provider });
+      }
+    },
+    [jobs, oldest, keys],
+  );
+  return {
+    provider,
+    requests: meter.createCounter('hookguard.webhook.requests', {
+      description: 'Webhook requests answered, by provider, outcome, code and status',
+      unit: '{request}',
+    }),
+    duration: meter.createHistogram('hookguard.webhook.duration', {
+      description: 'Time from the request to its answer (with ackAfterMs, to the end of processing)',
+      ...seconds,
+    }),
+    runs: meter.createCounter('hookguard.inbox.runs', {
+      description: 'Inbox worker runs, by provider, outcome and code',
+      unit: '{run}',
+    }),
+    handlerDuration: meter.createHistogram('hookguard.handler.duration', {
+      description: "Time spent in the user's handler, inline or in an inbox worker",
+      ...seconds,
+    }),
+  };
+}
+
+/** An inbox's readings: one at a time, each bounded; a failed or late one reads as nothing. */
+function inboxSource(
+  inbox: { stats(): Promise<InboxStats>; readonly messaging?: InboxMessaging },
+  timeoutMs: number,
+): InboxSource {
+  let reading: Promise<InboxStats | undefined> | undefined;
+  const attributes: Api.Attributes = {};
+  if (inbox.messaging !== undefined) attributes['messaging.system'] = inbox.messaging.system;
+  const once = async (): Promise<InboxStats | undefined> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, undefined);
+    });
+    try {
+      return await Promise.race([inbox.stats().catch(() => undefined), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    attributes,
+    read() {
+      reading ??= once().finally(() => {
+        reading = undefined;
+      });
+      return reading;
+    },
+  };
+}
