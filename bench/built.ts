@@ -9,6 +9,7 @@ import type * as Redis from '../src/stores/redis.js';
 import type * as Testing from '../src/testing/index.js';
 import type * as BullMQInbox from '../src/inbox/bullmq.js';
 import type * as PgBossInbox from '../src/inbox/pg-boss.js';
+import type * as Otel from '../src/otel/index.js';
 
 async function load<T>(entry: string): Promise<T> {
   const url = new URL(`../dist/${entry}.js`, import.meta.url);
@@ -28,3 +29,4 @@ export const redis = await load<typeof Redis>('redis');
 export const postgres = await load<typeof Postgres>('postgres');
 export const bullmq = await load<typeof BullMQInbox>('bullmq');
 export const pgBoss = await load<typeof PgBossInbox>('pg-boss');
+export const otel = await load<typeof Otel>('otel');

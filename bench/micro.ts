@@ -4,7 +4,16 @@ import { verify as octokitVerify } from '@octokit/webhooks-methods';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import Stripe from 'stripe';
 import { Bench } from 'tinybench';
-import { core, testing } from './built.js';
+import * as otelApi from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { core, otel, testing } from './built.js';
 
 const {
   createMemoryDedupStore,
@@ -199,11 +208,23 @@ export async function storeRows(time: number, uniqueKeys: number): Promise<Row[]
 
 const PIPELINE_BATCH = 250;
 
+/** The row names of the pipeline rows, for bench/run.ts. */
+export const PIPELINE = {
+  verify: 'verifyStripeEvent alone',
+  plain: 'createStripeHandler: verify, key, claim, handler, complete, answer',
+  api: 'the same with telemetry: openTelemetry(api), no SDK registered',
+  verifySdk: 'verifyStripeEvent alone (second loop)',
+  sdk: 'the same with telemetry and an SDK: 5 spans (SimpleSpanProcessor, in-memory exporter), 3 metrics',
+} as const;
+
 /**
  * Per-request cost of the pipeline over a bare `verifyStripeEvent`: the same signed 1 KB events (unique
- * ids, more of them than the memory store keeps, so each is claimed and completed), no logger. The two are
- * timed in alternating batches of 250 within one loop, so the machine's drift (large on a shared two-core
- * machine) falls on both alike; tinybench's task-after-task runs showed differences of ±3 µs from drift alone.
+ * ids, more of them than the memory store keeps, so each is claimed and completed), no logger. The tasks
+ * are timed in alternating batches of 250 within one loop, so the machine's drift (large on a shared
+ * two-core machine) falls on all alike; tinybench's task-after-task runs showed differences of ±3 µs from
+ * drift alone. The `telemetry` option is timed twice: with the OpenTelemetry API alone (what an
+ * application that installed it but started no SDK pays), then, in a second loop against its own bare
+ * verify, with an SDK registered globally as NodeSDK does (context manager, propagator, providers).
  */
 export async function pipelineRows(time: number, events: number): Promise<Row[]> {
   const template = bodyOfSize(1024, 'evt_TEMPLATE_ID_0000000000');
@@ -214,40 +235,89 @@ export async function pipelineRows(time: number, events: number): Promise<Row[]>
     });
     return { body: Buffer.from(body), headers };
   });
-  const handle = createStripeHandler({ secret: SECRET, now, onEvent: () => {} });
-  let n = 0;
-  let verifyMs = 0;
-  let pipelineMs = 0;
-  let batches = 0;
-  const until = performance.now() + time * 2;
-  while (performance.now() < until || batches < 2) {
-    const t0 = performance.now();
-    for (let i = 0; i < PIPELINE_BATCH; i++) {
-      const { body, headers } = signed[n++ % events]!;
-      verifyStripeEvent(body, headers, { secret: SECRET, now });
-    }
-    const t1 = performance.now();
-    for (let i = 0; i < PIPELINE_BATCH; i++) {
-      const { body, headers } = signed[n++ % events]!;
-      const answer = await handle({ method: 'POST', headers, body });
-      if (answer.status !== 200) throw new Error(`pipeline answered ${answer.status}`);
-    }
-    const t2 = performance.now();
-    if (batches++ > 0) {
-      verifyMs += t1 - t0; // the first batch is warm-up
-      pipelineMs += t2 - t1;
-    }
-  }
-  const perSecond = (ms: number) => Math.round(((batches - 1) * PIPELINE_BATCH * 1000) / ms);
-  const group = 'pipeline over a bare verify, 1 KB Stripe events (alternating batches)';
-  return [
-    { group, name: 'verifyStripeEvent alone', opsPerSecond: perSecond(verifyMs) },
+  const verify = (i: number) => {
+    const { body, headers } = signed[i % events]!;
+    verifyStripeEvent(body, headers, { secret: SECRET, now });
+  };
+  const through = (handle: ReturnType<typeof createStripeHandler>) => async (i: number) => {
+    const { body, headers } = signed[i % events]!;
+    const answer = await handle({ method: 'POST', headers, body });
+    if (answer.status !== 200) throw new Error(`pipeline answered ${answer.status}`);
+  };
+  const handler = (telemetry?: ReturnType<typeof otel.openTelemetry>) =>
+    createStripeHandler({ secret: SECRET, now, onEvent: () => {}, ...(telemetry ? { telemetry } : {}) });
+  const first = await alternate(time, {
+    [PIPELINE.verify]: verify,
+    [PIPELINE.plain]: through(handler()),
+    [PIPELINE.api]: through(handler(otel.openTelemetry(otelApi))),
+  });
+  const sdk = startSdk();
+  const second = await alternate(
+    time,
     {
-      group,
-      name: 'createStripeHandler: verify, key, claim, handler, complete, answer',
-      opsPerSecond: perSecond(pipelineMs),
+      [PIPELINE.verifySdk]: verify,
+      [PIPELINE.sdk]: through(handler(otel.openTelemetry(otelApi))),
     },
-  ];
+    sdk.reset,
+  );
+  await sdk.shutdown();
+  const group = 'pipeline over a bare verify, 1 KB Stripe events (alternating batches)';
+  return Object.entries({ ...first, ...second }).map(([name, opsPerSecond]) => ({
+    group,
+    name,
+    opsPerSecond,
+  }));
+}
+
+/** Requests per second of each task, timed in alternating batches; the first round is warm-up. */
+async function alternate(
+  time: number,
+  tasks: Record<string, (i: number) => unknown>,
+  afterRound?: () => void,
+): Promise<Record<string, number>> {
+  const spent = Object.fromEntries(Object.keys(tasks).map((name) => [name, 0]));
+  let n = 0;
+  let rounds = 0;
+  const until = performance.now() + time * Object.keys(tasks).length;
+  while (performance.now() < until || rounds < 2) {
+    for (const [name, task] of Object.entries(tasks)) {
+      const t0 = performance.now();
+      for (let i = 0; i < PIPELINE_BATCH; i++) {
+        const done = task(n++);
+        if (done instanceof Promise) await done;
+      }
+      if (rounds > 0) spent[name]! += performance.now() - t0;
+    }
+    afterRound?.();
+    rounds++;
+  }
+  return Object.fromEntries(
+    Object.entries(spent).map(([name, ms]) => [
+      name,
+      Math.round(((rounds - 1) * PIPELINE_BATCH * 1000) / ms),
+    ]),
+  );
+}
+
+/** An OpenTelemetry SDK registered globally, as NodeSDK registers it, with spans kept in memory. */
+function startSdk() {
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const meterProvider = new MeterProvider();
+  otelApi.trace.setGlobalTracerProvider(tracerProvider);
+  otelApi.metrics.setGlobalMeterProvider(meterProvider);
+  otelApi.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  otelApi.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  return {
+    reset: () => exporter.reset(),
+    async shutdown() {
+      otelApi.trace.disable();
+      otelApi.context.disable();
+      otelApi.propagation.disable();
+      otelApi.metrics.disable();
+      await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown()]);
+    },
+  };
 }
 
 /** A key as the pipeline makes it: stripeDedupKey of a parsed event with a real-looking 28-char id. */

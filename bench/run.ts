@@ -11,6 +11,7 @@ import {
   chatwootRows,
   heapAfterFlood,
   heapPerEntry,
+  PIPELINE,
   pipelineRows,
   storeRows,
   stripeRows,
@@ -91,14 +92,20 @@ for (const size of ['1 KB', '16 KB', '256 KB']) {
   });
 }
 const perRequestUs = (name: string) =>
-  1e6 / (pipeline.find((r) => r.name.startsWith(name))?.opsPerSecond ?? Number.NaN);
-const overheadUs = perRequestUs('createStripeHandler') - perRequestUs('verifyStripeEvent');
+  1e6 / (pipeline.find((r) => r.name === name)?.opsPerSecond ?? Number.NaN);
+const overheadUs = perRequestUs(PIPELINE.plain) - perRequestUs(PIPELINE.verify);
 targets.push({
   target:
-    'pipeline overhead over a bare verifyStripeEvent ≤ 3 µs per request (1 KB, memory store, no logger)',
-  value: `${overheadUs.toFixed(2)} µs (${perRequestUs('createStripeHandler').toFixed(2)} vs ${perRequestUs('verifyStripeEvent').toFixed(2)} µs)`,
+    'pipeline overhead over a bare verifyStripeEvent ≤ 3 µs per request (1 KB, memory store, no logger, no telemetry)',
+  value: `${overheadUs.toFixed(2)} µs (${perRequestUs(PIPELINE.plain).toFixed(2)} vs ${perRequestUs(PIPELINE.verify).toFixed(2)} µs)`,
   met: overheadUs <= 3,
 });
+// Stated, not a target: what the telemetry option costs with the API alone and with an SDK recording.
+const apiUs = perRequestUs(PIPELINE.api) - perRequestUs(PIPELINE.plain);
+const sdkUs = perRequestUs(PIPELINE.sdk) - perRequestUs(PIPELINE.verifySdk) - overheadUs;
+console.log(
+  `telemetry option: +${apiUs.toFixed(2)} µs per request with the API alone, +${sdkUs.toFixed(2)} µs with an SDK recording`,
+);
 const storeOps = memoryRows.find((r) => r.name.startsWith('hookguard'))?.opsPerSecond ?? 0;
 targets.push({
   target: 'memory store ≥ 2,000,000 claim+complete/s (unique keys, eviction running)',
@@ -148,6 +155,8 @@ const lines: string[] = [
   '| implementation | requests/s | µs per request |',
   '|---|---:|---:|',
   ...pipeline.map((r) => `| ${r.name} | ${fmt(r.opsPerSecond)} | ${(1e6 / r.opsPerSecond).toFixed(2)} |`),
+  '',
+  `The \`telemetry\` option (\`hookguard/otel\`) adds ${apiUs.toFixed(2)} µs per request with the OpenTelemetry API alone and ${sdkUs.toFixed(2)} µs with an SDK recording its spans and metrics (each over its own loop's bare verify). Without the option, nothing is added: the target above.`,
   '',
   '## Memory store',
   '',

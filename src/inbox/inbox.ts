@@ -171,48 +171,14 @@ export function createJobRunner(
   const completions = persistently();
   const freshness = freshnessOf(marks, ttlMs, completions);
 
-  const { telemetry } = options;
-
-  /** A run, followed by the telemetry when there is one. */
-  async function run(job: InboxJob, attempt: number, final: boolean) {
-    const trace = telemetry?.job(job, attempt, messaging);
-    if (trace === undefined) return runJob(job, attempt, final, undefined);
-    const started = performance.now();
-    const outcome = { provider: job.provider, event: job.name };
-    const traced = { trace, handlerFailed: false };
-    try {
-      const result = await runJob(job, attempt, final, traced);
-      trace.end({ ...outcome, result, status: 200, durationMs: performance.now() - started });
-      return result;
-    } catch (err) {
-      const durationMs = performance.now() - started;
-      if (err instanceof JobDeferred) trace.end({ ...outcome, result: 'deferred', status: 200, durationMs });
-      else {
-        const code = traced.handlerFailed ? 'HANDLER_FAILED' : 'STORE_UNAVAILABLE';
-        trace.end({ ...outcome, result: 'failed', status: 500, code, durationMs });
-      }
-      throw err;
-    }
-  }
-
-  async function runJob(
-    job: InboxJob,
-    attempt: number,
-    final: boolean,
-    traced: { trace: TelemetryRun; handlerFailed: boolean } | undefined,
-  ) {
+  async function runJob(job: InboxJob, attempt: number, final: boolean, traced: Traced | undefined) {
     const started = performance.now();
     const trace = traced?.trace;
     const spec = endpoints.get(endpointOf(job.provider, job.namespace));
     if (spec === undefined) throw new JobDeferred('no-handler');
     const handler = spec.handlerFor(job.event);
-    const bindings = {
-      provider: job.provider,
-      event: job.name,
-      key: job.key,
-      deliveryId: job.deliveryId,
-      attempt,
-    };
+    const { provider, name: event, key, deliveryId } = job;
+    const bindings = { provider, event, key, deliveryId, attempt };
     const jobLog = safeLogger(options.logger, bindings);
     if (handler === undefined) return report(job, attempt, started, 'ignored');
     const reading = freshness.begin(job); // beside the claim
@@ -249,13 +215,7 @@ export function createJobRunner(
       report(job, attempt, started, 'failed');
       throw err;
     }
-    const elapsed = performance.now() - started;
-    if (elapsed > leaseMs) {
-      jobLog.warn(
-        { durationMs: Math.round(elapsed), leaseMs },
-        'the handler outlived its lease: another worker could have run it too; raise leaseMs',
-      );
-    }
+    warnPastLease(jobLog, performance.now() - started, leaseMs);
     // The mark first: a run cut off between the two runs again and finds its own mark (not stale).
     if (fresh !== undefined) await freshness.raise(fresh.marked, jobLog);
     // The work is done: the completion must stick, or a redelivery would run it again. A coalesced call's
@@ -268,7 +228,55 @@ export function createJobRunner(
     return report(job, attempt, started, 'processed');
   }
 
+  const run = followed(options.telemetry, messaging, runJob);
   return { run, deferred: deferrals(counts, log), counts, abandon: completions.abandon, log };
+}
+
+/** A run's telemetry, and whether its handler failed (rather than the store). */
+interface Traced {
+  readonly trace: TelemetryRun;
+  handlerFailed: boolean;
+}
+
+/** Runs jobs, followed by the telemetry when there is one. */
+function followed(
+  telemetry: WebhookTelemetry | undefined,
+  messaging: InboxMessaging | undefined,
+  runJob: (
+    job: InboxJob,
+    attempt: number,
+    final: boolean,
+    traced: Traced | undefined,
+  ) => ReturnType<JobRunner['run']>,
+): JobRunner['run'] {
+  if (telemetry === undefined) return (job, attempt, final) => runJob(job, attempt, final, undefined);
+  return async (job, attempt, final) => {
+    const trace = telemetry.job(job, attempt, messaging);
+    const started = performance.now();
+    const outcome = { provider: job.provider, event: job.name };
+    const traced: Traced = { trace, handlerFailed: false };
+    try {
+      const result = await runJob(job, attempt, final, traced);
+      trace.end({ ...outcome, result, status: 200, durationMs: performance.now() - started });
+      return result;
+    } catch (err) {
+      const durationMs = performance.now() - started;
+      if (err instanceof JobDeferred) trace.end({ ...outcome, result: 'deferred', status: 200, durationMs });
+      else {
+        const code = traced.handlerFailed ? 'HANDLER_FAILED' : 'STORE_UNAVAILABLE';
+        trace.end({ ...outcome, result: 'failed', status: 500, code, durationMs });
+      }
+      throw err;
+    }
+  };
+}
+
+function warnPastLease(jobLog: Required<Logger>, elapsed: number, leaseMs: number): void {
+  if (elapsed <= leaseMs) return;
+  jobLog.warn(
+    { durationMs: Math.round(elapsed), leaseMs },
+    'the handler outlived its lease: another worker could have run it too; raise leaseMs',
+  );
 }
 
 /**

@@ -24,7 +24,7 @@ export type {
 // conventions where one applies (messaging: `send` and `process`, `messaging.*`; `error.type`) and carry
 // `hookguard.*` attributes elsewhere; never a payload, a header, a signature, a secret or a key.
 
-/** The parts of `@opentelemetry/api` used here: pass `import * as api from '@opentelemetry/api'`. */
+/** The parts of the OpenTelemetry API used here: pass `import * as api from '@opentelemetry/api'`. */
 export type OpenTelemetryApi = Pick<
   typeof Api,
   'trace' | 'context' | 'propagation' | 'metrics' | 'ROOT_CONTEXT'
@@ -156,6 +156,9 @@ function createRun(
   started: { span: Api.Span; parent: Api.Context } | undefined,
 ): TelemetryRun {
   const own = started === undefined ? undefined : api.trace.setSpan(started.parent, started.span);
+  // A request span that records nothing (no SDK, or sampled out) gets no step spans either: the trace
+  // context still travels, from the request span itself.
+  const steps = started !== undefined && started.span.isRecording() ? tracer : undefined;
   let open: { name: TelemetryStep | 'send'; span: Api.Span | undefined; at: number } | undefined;
 
   const close = (code?: string, error?: unknown) => {
@@ -167,10 +170,9 @@ function createRun(
     if (code !== undefined) failed(span, code, error);
     span.end();
   };
-  const begin = (name: TelemetryStep | 'send', spanName: string, spanOptions: Api.SpanOptions) => {
+  const begin = (name: TelemetryStep | 'send', spanName: string, spanOptions: () => Api.SpanOptions) => {
     close();
-    const span =
-      tracer === undefined || own === undefined ? undefined : tracer.startSpan(spanName, spanOptions, own);
+    const span = steps === undefined ? undefined : steps.startSpan(spanName, spanOptions(), own);
     open = { name, span, at: performance.now() };
     return span;
   };
@@ -178,22 +180,21 @@ function createRun(
   return {
     step(next, code, error) {
       if (next === undefined) return close(code, error);
-      begin(next, `hookguard.${next}`, { kind: SPAN_KIND.INTERNAL });
+      begin(next, `hookguard.${next}`, () => ({ kind: SPAN_KIND.INTERNAL }));
     },
     within<T>(fn: () => T): T {
-      const span = open?.span ?? started?.span;
-      if (span === undefined || own === undefined) return fn();
-      return api.context.with(api.trace.setSpan(own, span), fn);
+      if (own === undefined) return fn();
+      const span = open?.span;
+      return api.context.with(span === undefined ? own : api.trace.setSpan(own, span), fn);
     },
     send(key) {
-      const destination = inbox?.destination ?? 'inbox';
-      const span = begin('send', `send ${destination}`, {
+      const span = begin('send', `send ${inbox?.destination ?? 'inbox'}`, () => ({
         kind: SPAN_KIND.PRODUCER,
         attributes: messagingAttributes(inbox, 'send', 'send', key),
-      });
-      if (span === undefined || own === undefined) return undefined;
+      }));
+      if (own === undefined) return undefined;
       const carrier: Record<string, string> = {};
-      api.propagation.inject(api.trace.setSpan(own, span), carrier);
+      api.propagation.inject(span === undefined ? own : api.trace.setSpan(own, span), carrier);
       return Object.keys(carrier).length === 0 ? undefined : carrier;
     },
     end(outcome: TelemetryOutcome) {
@@ -203,6 +204,7 @@ function createRun(
       instruments?.outcome(outcome, where);
       const span = started?.span;
       if (span === undefined) return;
+      if (steps === undefined) return span.end();
       span.setAttributes(outcomeAttributes(outcome, where));
       if (outcome.result === 'failed') failed(span, outcome.code ?? 'FAILED', undefined);
       span.end();

@@ -82,9 +82,10 @@ describe('the packed package', () => {
   });
 
   it.each([
-    ['index', 32],
+    // 32.4 KB since the telemetry hook calls (0.4 KB: the core holds no telemetry code, hookguard/otel does).
+    ['index', 33],
     ['express', 34],
-    ['fastify', 34],
+    ['fastify', 35],
     ['koa', 34],
     ['fetch', 34],
     // The Chatwoot double is 12 KB of it: a test-only entry point.
@@ -92,7 +93,10 @@ describe('the packed package', () => {
     ['chatwoot', 20],
     ['redis', 6],
     ['postgres', 6],
-    ['shutdown', 4],
+    // Queue health (inboxHealth, judgeInbox) is 1.8 KB of it: problems named with their advice.
+    ['shutdown', 5],
+    // Traces and metrics over the OpenTelemetry API the application passes in; loads nothing of the core.
+    ['otel', 7],
   ] as const)(
     '%s stays within its size budget (%i KB minified, with the core it loads)',
     async (entry, budgetKB) => {
