@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BullMQInbox, BullMQInboxOptions, FailedInboxJob } from './inbox/bullmq.js';
 import { otherBullMQQueues } from './inbox/bullmq-stats.js';
+import { age, judgeInbox, type InboxHealthUp } from './inbox/inbox-health.js';
 import { totalJobs, type InboxStats, type OtherQueues } from './inbox/inbox-stats.js';
 import type { PgBossInbox, PgBossInboxOptions } from './inbox/pg-boss.js';
 import { otherPgBossQueues } from './inbox/pg-boss-stats.js';
@@ -18,7 +19,7 @@ import type { ChatwootEventName } from './types/chatwoot.js';
 import { field, settleWithin } from './util/values.js';
 
 const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--event <name>] [--file payload.json] [--new-id] [--repeat N] [--timestamp <s>] [--timeout <s>] [--legacy]
-       hookguard inbox failed|retry|stats [<job id>|--all] --redis <url>|--postgres <url> [--queue <name>] [--limit N] [--warn-after <s>]
+       hookguard inbox failed|retry|stats [<job id>|--all] --redis <url>|--postgres <url> [--queue <name>] [--limit N] [--warn-after <s>] [--max-failed N]
 
   send         sign a delivery the way the provider does, post it, print each answer and how long it took
   --secret     the webhook signing secret (or HOOKGUARD_SECRET in the environment)
@@ -36,7 +37,9 @@ const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--
   inbox        the durable inbox (createBullMQInbox / createPgBossInbox)
   failed       list the failed jobs (the dead letter): id, provider and event, dedup key, attempts, when, error
   retry        run a failed job again (its id, from failed), or --all of them
-  stats        count the jobs waiting, active, delayed, failed and completed, and the oldest waiting job's age
+  stats        count the jobs waiting, active, delayed, failed and completed, and the oldest waiting job's age;
+               then the verdict: "health: ok", or "health: unhealthy (CODES)" with a WARNING line for each
+               problem (PAUSED, WAITING_TOO_LONG, DEAD_LETTERS) and exit code 1
   --redis      the Redis URL of a BullMQ inbox (or HOOKGUARD_REDIS_URL): redis://[user:password@]host[:port][/db],
                rediss://… for TLS
   --postgres   the PostgreSQL URL of a pg-boss inbox (or HOOKGUARD_DATABASE_URL)
@@ -44,7 +47,9 @@ const USAGE = `usage: hookguard send chatwoot|stripe <url> --secret <secret> [--
                jobs, the other queues of the server (or database) that do are named
   --limit      failed: how many failed jobs to list (default 20)
   --all        retry: every job that is failed now
-  --warn-after stats: warn when the oldest waiting job has waited longer than this many seconds (default 60)
+  --warn-after stats: unhealthy (WAITING_TOO_LONG) when the oldest waiting job has waited longer than this many
+               seconds (default 60)
+  --max-failed stats: unhealthy (DEAD_LETTERS) when more jobs than this are failed (default 0)
   An engine that does not connect within 3 s, or a command not done within 10 s, ends in one line saying
   why, and exit code 1. A mistake on the command line exits 2.`;
 
@@ -62,6 +67,7 @@ const OPTIONS = {
   queue: { type: 'string', default: 'hookguard' },
   limit: { type: 'string', default: '20' },
   'warn-after': { type: 'string', default: '60' },
+  'max-failed': { type: 'string', default: '0' },
   all: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'v', default: false },
@@ -71,7 +77,8 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 /**
  * Runs one command. Answers and errors go to `print` (stdout), warnings to `warn` (stderr); resolves with
- * the exit code: 0 done, 1 the command failed, 2 the command line is wrong.
+ * the exit code: 0 done, 1 the command failed (or `inbox stats` found the queue unhealthy), 2 the command
+ * line is wrong.
  */
 export async function main(
   argv: string[],
@@ -334,6 +341,9 @@ function inboxProblem(values: Values, verb: string | undefined, id: string | und
   return [
     integerProblem('--limit', values.limit),
     secondsProblem('--warn-after', values['warn-after'], true),
+    /^\d{1,9}$/.test(values['max-failed'])
+      ? undefined
+      : 'error: --max-failed takes a number of jobs, 0 or more',
   ].find((problem) => problem !== undefined);
 }
 
@@ -396,10 +406,16 @@ async function runVerb(
   };
   if (verb === 'stats') {
     const stats = await inbox.stats();
+    const health = judgeInbox(stats, {
+      maxOldestWaitingMs: Number(values['warn-after']) * 1000,
+      maxFailed: Number(values['max-failed']),
+    });
+    // An unhealthy queue is a failed check (exit 1), as a refused delivery is for `send`: a cron job or a
+    // monitor acts on the code; the verdict line says which problems, each WARNING what to do about it.
     const outcome = {
-      code: 0,
-      lines: [statsLine(stats)],
-      warnings: stalled(stats, Number(values['warn-after'])),
+      code: health.ok ? 0 : 1,
+      lines: [statsLine(stats), verdictLine(health)],
+      warnings: health.problems.map(({ message }) => `WARNING: ${message}`),
     };
     return empty(outcome, stats);
   }
@@ -454,32 +470,15 @@ function statsLine(stats: InboxStats): string {
   return `queue ${cell(stats.queueName, 100)}: ${counts}; ${oldest}${stats.paused ? '; paused' : ''}`;
 }
 
-/** The warning when the oldest waiting job has waited past `warnAfter` seconds: what is likely wrong. */
-function stalled(stats: InboxStats, warnAfterSeconds: number): string[] {
-  if (stats.oldestWaitingMs === undefined || stats.oldestWaitingMs <= warnAfterSeconds * 1000) return [];
-  const waited = `the oldest waiting job has waited ${age(stats.oldestWaitingMs)} (over ${warnAfterSeconds} s)`;
-  if (stats.paused) return [`WARNING: ${waited}: the queue is paused; its jobs run once it is resumed`];
-  if (stats.active === 0) {
-    return [
-      `WARNING: ${waited} and no job is running: nothing is taking jobs — is a worker running (inbox.worker(…))?`,
-    ];
-  }
-  return [
-    `WARNING: ${waited} while ${stats.active} run: the workers do not keep up, or their handlers hang — add workers or concurrency, or look at the running ones`,
-  ];
+/** `health: ok`, or `health: unhealthy (WAITING_TOO_LONG, DEAD_LETTERS)`: the codes a script greps for. */
+function verdictLine(health: InboxHealthUp): string {
+  return health.ok
+    ? 'health: ok'
+    : `health: unhealthy (${health.problems.map(({ code }) => code).join(', ')})`;
 }
 
 /** `1 job`, `3 jobs`. */
 const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
-
-/** `45 s`, `4 min 12 s`, `3 h 5 min`, `2 d 4 h`. */
-function age(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
-}
 
 /** BullMQ's connection from the whole URL: user, password, database (`/3`), TLS (`rediss:`), bounded. */
 function redisTarget(text: string): Target | string {

@@ -231,6 +231,10 @@ describe('hookguard send', () => {
         ['inbox', 'stats', '--redis', 'redis://x', '--warn-after', '1m'],
         'error: --warn-after takes a number of seconds, like 10',
       ],
+      [
+        ['inbox', 'stats', '--redis', 'redis://x', '--max-failed', '1.5'],
+        'error: --max-failed takes a number of jobs, 0 or more',
+      ],
     ];
     for (const [args, expected] of cases) {
       const { code, lines } = await cli(args);
@@ -354,6 +358,7 @@ describe('hookguard send', () => {
       'queue',
       'limit',
       'warn-after',
+      'max-failed',
       'all',
     ]) {
       expect(help.lines[0]).toMatch(new RegExp(`\\n  --${flag} `));
@@ -793,10 +798,14 @@ describe('hookguard inbox: the queue names', () => {
       code: 0,
       lines: ['no failed jobs in queue hookguard', hint],
     });
-    expect((await inbox(['stats', '--redis', own.url])).lines).toEqual([
-      'queue hookguard: 0 waiting, 0 active, 0 delayed, 0 failed, 0 completed; none waiting',
-      hint,
-    ]);
+    expect(await inbox(['stats', '--redis', own.url])).toMatchObject({
+      code: 0,
+      lines: [
+        'queue hookguard: 0 waiting, 0 active, 0 delayed, 0 failed, 0 completed; none waiting',
+        'health: ok',
+        hint,
+      ],
+    });
     expect(await inbox(['retry', 'hg-x', '--redis', own.url])).toMatchObject({
       code: 1,
       lines: ['hg-x is not a failed job of queue hookguard', hint],
@@ -863,25 +872,44 @@ describe('hookguard inbox stats', () => {
   afterAll(() => own.stop());
   const NOBODY =
     /^WARNING: the oldest waiting job has waited 2 min [5-9] s \(over 60 s\) and no job is running: nothing is taking jobs — is a worker running \(inbox\.worker\(…\)\)\?$/;
+  const DEAD =
+    'WARNING: 1 job failed (over 0), kept until retried: see why with hookguard inbox failed, run them again with retry';
 
-  it('BullMQ: counts by state and the oldest waiting job; warns (exit 0) when nothing takes jobs, when workers lag, when paused', async () => {
+  it('BullMQ: counts by state, the oldest waiting job, and a verdict: unhealthy (exit 1) when nothing takes jobs, when workers lag, when paused, when jobs are dead', async () => {
     const connection = { host: '127.0.0.1', port: own.port };
     const queueName = `hg-stats-${randomUUID()}`;
     await bullMQInStates(connection, queueName, 125_000);
     const args = ['stats', '--redis', own.url, '--queue', queueName];
     const idle = await inbox(args);
     expect(idle).toMatchObject({
-      code: 0,
+      code: 1,
       lines: [
         expect.stringMatching(
           new RegExp(
             `^queue ${queueName}: 2 waiting, 0 active, 1 delayed, 1 failed, 1 completed; oldest waiting 2 min [5-9] s$`,
           ),
         ),
+        'health: unhealthy (WAITING_TOO_LONG, DEAD_LETTERS)',
       ],
+      warnings: [expect.stringMatching(NOBODY), DEAD],
+    });
+    // Each limit moves its own problem only; within both, the queue is healthy and the exit code 0.
+    expect(await inbox([...args, '--warn-after', '300'])).toMatchObject({
+      code: 1,
+      lines: [expect.any(String), 'health: unhealthy (DEAD_LETTERS)'],
+      warnings: [DEAD],
+    });
+    expect(await inbox([...args, '--max-failed', '1'])).toMatchObject({
+      code: 1,
+      lines: [expect.any(String), 'health: unhealthy (WAITING_TOO_LONG)'],
       warnings: [expect.stringMatching(NOBODY)],
     });
-    expect(await inbox([...args, '--warn-after', '300'])).toMatchObject({ code: 0, warnings: [] });
+    expect(await inbox([...args, '--warn-after', '300', '--max-failed', '1'])).toEqual({
+      code: 0,
+      lines: [expect.stringMatching(/; oldest waiting 2 min [5-9] s$/), 'health: ok'],
+      warnings: [],
+      ms: expect.any(Number),
+    });
     // A worker takes the oldest job and hangs on it: the other one waits while one runs.
     let release = () => {};
     const hanging = new Promise<void>((resolve) => (release = resolve));
@@ -890,15 +918,19 @@ describe('hookguard inbox stats', () => {
       const queue = new Queue(queueName, { connection });
       while ((await queue.getActiveCount()) === 0) await sleep(20);
       await queue.close();
-      const busy = await inbox(args);
-      expect(busy.lines).toEqual([
-        expect.stringMatching(/: 1 waiting, 1 active, 1 delayed, .*; oldest waiting 1 min 3[5-9] s$/),
-      ]);
-      expect(busy.warnings).toEqual([
-        expect.stringMatching(
-          /^WARNING: the oldest waiting job has waited 1 min 3\d s \(over 60 s\) while 1 run: the workers do not keep up, or their handlers hang/,
-        ),
-      ]);
+      const busy = await inbox([...args, '--max-failed', '1']);
+      expect(busy).toMatchObject({
+        code: 1,
+        lines: [
+          expect.stringMatching(/: 1 waiting, 1 active, 1 delayed, .*; oldest waiting 1 min 3[5-9] s$/),
+          'health: unhealthy (WAITING_TOO_LONG)',
+        ],
+        warnings: [
+          expect.stringMatching(
+            /^WARNING: the oldest waiting job has waited 1 min 3\d s \(over 60 s\) while 1 run: the workers do not keep up, or their handlers hang/,
+          ),
+        ],
+      });
     } finally {
       release();
       await worker.close();
@@ -910,17 +942,27 @@ describe('hookguard inbox stats', () => {
     await client.hset(queue.toKey(id!), { timestamp: String(Date.now() - 90_000) });
     await queue.pause();
     await queue.close();
-    const paused = await inbox(args);
-    expect(paused.lines).toEqual([expect.stringMatching(/; oldest waiting 1 min 3\d s; paused$/)]);
-    expect(paused.warnings).toEqual([
-      expect.stringMatching(
-        /^WARNING: the oldest waiting job has waited 1 min 3\d s \(over 60 s\): the queue is paused; its jobs run once it is resumed$/,
-      ),
-    ]);
+    // Paused, the wait's cause is the pause: one problem, PAUSED, in the words the stall had.
+    const paused = await inbox([...args, '--max-failed', '1']);
+    expect(paused).toMatchObject({
+      code: 1,
+      lines: [expect.stringMatching(/; oldest waiting 1 min 3\d s; paused$/), 'health: unhealthy (PAUSED)'],
+      warnings: [
+        expect.stringMatching(
+          /^WARNING: the oldest waiting job has waited 1 min 3\d s \(over 60 s\): the queue is paused; its jobs run once it is resumed$/,
+        ),
+      ],
+    });
+    // Still paused however young the jobs: nothing runs until it is resumed.
+    expect(await inbox([...args, '--max-failed', '1', '--warn-after', '300'])).toMatchObject({
+      code: 1,
+      lines: [expect.any(String), 'health: unhealthy (PAUSED)'],
+      warnings: ['WARNING: the queue is paused; its jobs run once it is resumed'],
+    });
   }, 20_000);
 
   it.runIf(requireService('PostgreSQL', pgAvailable))(
-    'pg-boss: counts by state from its job table and the oldest ready job',
+    'pg-boss: counts by state from its job table and the oldest ready job, and the verdict',
     async () => {
       const queueName = `hg_cli_stats_${randomUUID().replaceAll('-', '_')}`;
       const boss = new PgBoss({ connectionString: DATABASE_URL, supervise: false, schedule: false });
@@ -930,25 +972,40 @@ describe('hookguard inbox stats', () => {
         await pgBossInStates(boss, queueName, 125_000);
         const result = await inbox(['stats', '--postgres', DATABASE_URL, '--queue', queueName]);
         expect(result).toMatchObject({
-          code: 0,
+          code: 1,
           lines: [
             expect.stringMatching(
               new RegExp(
                 `^queue ${queueName}: 2 waiting, 1 active, 1 delayed, 1 failed, 1 completed; oldest waiting 2 min [4-9] s$`,
               ),
             ),
+            'health: unhealthy (WAITING_TOO_LONG, DEAD_LETTERS)',
           ],
           warnings: [
             expect.stringMatching(
               /^WARNING: the oldest waiting job has waited 2 min [4-9] s \(over 60 s\) while 1 run: /,
             ),
+            DEAD,
           ],
         });
         expect(
           await inbox(['stats', '--postgres', DATABASE_URL, '--queue', queueName, '--warn-after', '0']),
         ).toMatchObject({
-          warnings: [expect.stringMatching(/\(over 0 s\)/)],
+          warnings: [expect.stringMatching(/\(over 0 s\)/), DEAD],
         });
+        expect(
+          await inbox([
+            'stats',
+            '--postgres',
+            DATABASE_URL,
+            '--queue',
+            queueName,
+            '--warn-after',
+            '600',
+            '--max-failed',
+            '1',
+          ]),
+        ).toMatchObject({ code: 0, lines: [expect.any(String), 'health: ok'], warnings: [] });
       } finally {
         await dropPgBossQueue(boss, queueName);
         await boss.stop({ graceful: false, wait: true });

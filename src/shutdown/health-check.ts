@@ -90,7 +90,11 @@ async function timed(run: () => Promise<unknown>, timeoutMs: number): Promise<He
   return error === undefined ? { ok: true, ms } : { ok: false, ms, error };
 }
 
-function errorCode(err: unknown): string {
+/**
+ * What a public answer may say of an error: its code (`ECONNREFUSED`, `STORE_UNAVAILABLE`, …) or its name
+ * when they look like identifiers, else `Error`; never its message. Shared with `inboxHealth`.
+ */
+export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code)) return code;
   return err instanceof Error && /^[A-Za-z0-9_]{1,64}$/.test(err.name) ? err.name : 'Error';
