@@ -1,10 +1,14 @@
 // Webhook health as Prometheus metrics, from `onOutcome` (one call per request): counters by provider,
-// result and status, and a latency histogram. `npx tsx examples/metrics.ts`, then GET /metrics.
+// result and status, and a latency histogram; with a durable inbox, its queue as gauges, read from
+// `inbox.stats()` at each scrape. `npx tsx examples/metrics.ts`, then GET /metrics. With `--inbox`, Chatwoot
+// events are queued on BullMQ (Redis on 127.0.0.1:6379) and run by a worker in the same process.
 import express from 'express';
 import { pathToFileURL } from 'node:url';
-import { Counter, Histogram, Registry } from 'prom-client';
-import type { WebhookOutcome } from 'hookguard';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Inbox, WebhookOutcome } from 'hookguard';
+import { createBullMQInbox, type InboxStats } from 'hookguard/bullmq';
 import { chatwootWebhook, stripeWebhook } from 'hookguard/express';
+import { inboxHealth } from 'hookguard/shutdown';
 
 export function createMetrics(registry = new Registry()) {
   const deliveries = new Counter({
@@ -27,10 +31,67 @@ export function createMetrics(registry = new Registry()) {
   return { registry, onOutcome };
 }
 
-export function createMetricsApp(secrets: { chatwoot: string | undefined; stripe: string | undefined }) {
+/**
+ * An inbox's queue as gauges, read when Prometheus scrapes: jobs by state, and how long the oldest waiting
+ * one has waited. `inboxHealth` never throws and gives the engine `timeoutMs` to answer: an engine that is
+ * down or slow reports `hookguard_inbox_up 0` and no counts, and the scrape still answers. Register it in
+ * one process per queue (each process that reports a queue adds a copy of its counts).
+ */
+export function createInboxGauges(
+  registry: Registry,
+  inbox: { stats(): Promise<InboxStats> },
+  timeoutMs = 1000,
+) {
+  // prom-client collects a scrape's gauges concurrently: they share one reading.
+  let reading: ReturnType<typeof inboxHealth> | undefined;
+  const read = () => (reading ??= inboxHealth(inbox, { timeoutMs }).finally(() => (reading = undefined)));
+  new Gauge({
+    name: 'hookguard_inbox_up',
+    help: 'Whether the inbox engine answered stats() within the timeout at this scrape',
+    registers: [registry],
+    async collect() {
+      this.set((await read()).engine === 'up' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hookguard_inbox_jobs',
+    help: 'Jobs in the inbox queue, by state (failed: the dead letter)',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      const health = await read();
+      this.reset();
+      if (health.engine === 'down') return;
+      for (const state of ['waiting', 'active', 'delayed', 'failed'] as const)
+        this.set({ queue: health.queueName, state }, health[state]);
+    },
+  });
+  new Gauge({
+    name: 'hookguard_inbox_oldest_waiting_seconds',
+    help: 'How long the job that has waited longest to run has waited; 0 when none waits',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      const health = await read();
+      this.reset();
+      if (health.engine === 'up') this.set({ queue: health.queueName }, (health.oldestWaitingMs ?? 0) / 1000);
+    },
+  });
+}
+
+export function createMetricsApp(
+  secrets: { chatwoot: string | undefined; stripe: string | undefined },
+  inbox?: Inbox & { stats(): Promise<InboxStats> },
+) {
   const { registry, onOutcome } = createMetrics();
+  if (inbox !== undefined) createInboxGauges(registry, inbox);
   const app = express();
-  const cw = chatwootWebhook({ secret: secrets.chatwoot, onOutcome, onEvent: () => {} });
+  const cw = chatwootWebhook({
+    secret: secrets.chatwoot,
+    onOutcome,
+    onEvent: () => {},
+    ...(inbox === undefined ? {} : { inbox }),
+  });
   const st = stripeWebhook({ secret: secrets.stripe, onOutcome, onEvent: () => {} });
   app.post('/cw', cw);
   app.post('/webhook/payments', st);
@@ -44,10 +105,14 @@ export function createMetricsApp(secrets: { chatwoot: string | undefined; stripe
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3000);
-  createMetricsApp({
-    chatwoot: process.env.CW_HMAC_SECRET,
-    stripe: process.env.STRIPE_WEBHOOK_SECRET,
-  }).listen(port, (err) => {
+  const inbox = process.argv.includes('--inbox')
+    ? createBullMQInbox({ connection: { host: '127.0.0.1', port: 6379 } })
+    : undefined;
+  inbox?.worker({ chatwoot: { onEvent: () => {} } });
+  createMetricsApp(
+    { chatwoot: process.env.CW_HMAC_SECRET, stripe: process.env.STRIPE_WEBHOOK_SECRET },
+    inbox,
+  ).listen(port, (err) => {
     if (err) throw err; // the port is taken, say: Express 5 hands the error to this callback
     console.log(
       `listening on http://localhost:${port} (POST /cw, POST /webhook/payments, GET /metrics, GET /health)`,

@@ -69,6 +69,7 @@ const ambient: Record<string, string> = {
   headers: 'declare const headers: import("node:http").IncomingHttpHeaders;',
   secret: 'declare const secret: string;',
   answer: 'declare const answer: (question: string) => Promise<string>;',
+  inbox: 'declare const inbox: import("hookguard/bullmq").BullMQInbox;',
 };
 
 function prelude(code: string): string {

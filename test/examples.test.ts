@@ -1,13 +1,17 @@
 // The examples and the demo are part of the product: they run here exactly as a newcomer runs them.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chatwootEvent, signChatwootPayload, signStripePayload, stripeEvent } from '../src/testing/index.js';
 import { runDemo } from '../scripts/demo.js';
 import { createFastifyApp } from '../examples/fastify.js';
 import { createHonoApp } from '../examples/fetch.js';
 import { createKoaApp } from '../examples/koa.js';
-import { createMetricsApp } from '../examples/metrics.js';
+import { createInboxGauges, createMetricsApp } from '../examples/metrics.js';
+import { createBullMQInbox } from '../src/inbox/bullmq.js';
 import { createPinoApp } from '../examples/pino.js';
 import { Writable } from 'node:stream';
 import { sleep } from './helpers/http.js';
@@ -15,6 +19,7 @@ import { listening, serveFetch } from './helpers/servers.js';
 import { newIoRedis, redisUp, requireService } from './helpers/services.js';
 
 const redisAvailable = await redisUp();
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const secrets = { chatwoot: 'example-cw-secret', stripe: 'whsec_example' };
 let close: (() => Promise<void>) | undefined;
@@ -138,6 +143,67 @@ describe('observability examples', () => {
     expect(health.chatwoot.storeSize).toBe(1);
   });
 
+  it('otel: `npx tsx examples/otel.ts` prints one trace: request → verify, claim, handler → the user span', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/otel.ts'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, output).toBe(0);
+    expect(output).toContain('POST /cw answered 200 {"ok":true}');
+    // ConsoleSpanExporter prints each span as an object; the top-level keys are indented by two spaces.
+    const spans = output
+      .split(/^(?=\{$)/m)
+      .filter((block) => block.startsWith('{'))
+      .map((block) => ({
+        name: /^ {2}name: '([^']*)'/m.exec(block)?.[1],
+        traceId: /^ {2}traceId: '([0-9a-f]{32})'/m.exec(block)?.[1],
+        id: /^ {2}id: '([0-9a-f]{16})'/m.exec(block)?.[1],
+        parent:
+          /^ {2}parentSpanContext: \{\n {4}traceId: '[0-9a-f]{32}',\n {4}spanId: '([0-9a-f]{16})'/m.exec(
+            block,
+          )?.[1],
+        block,
+      }));
+    const named = (name: string) => {
+      const found = spans.filter((s) => s.name === name);
+      expect(found, `${name} in\n${output}`).toHaveLength(1);
+      return found[0]!;
+    };
+    const request = named('hookguard.webhook chatwoot');
+    const handler = named('hookguard.handler');
+    const user = named('write reply');
+    expect(request.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(request.parent).toBeUndefined();
+    expect(request.block).toContain("'hookguard.outcome': 'processed'");
+    expect(request.block).toContain("'hookguard.response.status_code': 200");
+    for (const step of [named('hookguard.verify'), named('hookguard.claim'), handler]) {
+      expect(step.parent).toBe(request.id);
+    }
+    expect(user.parent).toBe(handler.id);
+    expect(new Set(spans.map((s) => s.traceId))).toEqual(new Set([request.traceId]));
+    expect(spans).toHaveLength(5);
+  });
+
+  it('metrics: the inbox gauges never fail or hold up a scrape: a failing or silent engine reports up 0', async () => {
+    for (const stats of [
+      () => Promise.reject(new Error('ECONNREFUSED')),
+      () => new Promise<never>(() => {}), // an engine that never answers
+    ]) {
+      const registry = new Registry();
+      createInboxGauges(registry, { stats }, 200);
+      const started = Date.now();
+      const metrics = await registry.metrics();
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(metrics).toMatch(/^hookguard_inbox_up 0$/m);
+      expect(metrics).not.toMatch(/^hookguard_inbox_jobs\{/m);
+      expect(metrics).not.toMatch(/^hookguard_inbox_oldest_waiting_seconds\{/m);
+    }
+  });
+
   it('pino: structured lines with event, key, delivery id and outcome, and no secret or signature', async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
@@ -168,6 +234,58 @@ describe('observability examples', () => {
     const all = JSON.stringify(lines);
     expect(all).not.toContain(secrets.chatwoot);
     expect(all).not.toContain(signed.headers['x-chatwoot-signature']!.slice(7));
+  });
+});
+
+describe.runIf(requireService('Redis', redisAvailable))('metrics example with an inbox', () => {
+  it('/metrics reports the queue read at scrape time: jobs by state and the oldest waiting age', async () => {
+    const queueName = `hg-metrics-example-${randomUUID()}`;
+    vi.spyOn(console, 'warn').mockImplementation(() => {}); // "Redis has appendonly no" on this machine
+    const inbox = createBullMQInbox({ connection: { host: '127.0.0.1', port: 6379 }, queueName });
+    try {
+      const base = await baseOf(createMetricsApp(secrets, inbox).listen(0, '127.0.0.1'));
+      const scrape = async () => (await fetch(`${base}/metrics`)).text();
+      const gauge = (metrics: string, name: string, labels: string) =>
+        Number(new RegExp(`^${name}\\{${labels}\\} ([0-9.e+-]+)$`, 'm').exec(metrics)?.[1] ?? 'NaN');
+      const queue = `queue="${queueName}"`;
+
+      let metrics = await scrape();
+      expect(metrics).toMatch(/^hookguard_inbox_up 1$/m);
+      for (const state of ['waiting', 'active', 'delayed', 'failed']) {
+        expect(gauge(metrics, 'hookguard_inbox_jobs', `${queue},state="${state}"`), state).toBe(0);
+      }
+      expect(gauge(metrics, 'hookguard_inbox_oldest_waiting_seconds', queue)).toBe(0);
+
+      // Two events queued, no worker: they wait, and the oldest ages.
+      for (const id of [1, 2]) {
+        const signed = signChatwootPayload(chatwootEvent('message_created', { id }), secrets.chatwoot);
+        const response = await fetch(`${base}/cw`, {
+          method: 'POST',
+          body: signed.body,
+          headers: signed.headers,
+        });
+        expect(await response.text()).toBe('{"ok":true,"queued":true}');
+      }
+      await sleep(1100);
+      metrics = await scrape();
+      expect(gauge(metrics, 'hookguard_inbox_jobs', `${queue},state="waiting"`)).toBe(2);
+      expect(gauge(metrics, 'hookguard_inbox_jobs', `${queue},state="active"`)).toBe(0);
+      expect(gauge(metrics, 'hookguard_inbox_jobs', `${queue},state="failed"`)).toBe(0);
+      const oldest = gauge(metrics, 'hookguard_inbox_oldest_waiting_seconds', queue);
+      expect(oldest).toBeGreaterThanOrEqual(1);
+      expect(oldest).toBeLessThan(30);
+      // The request counters are still there, the events counted as queued.
+      expect(metrics).toMatch(
+        /^webhook_deliveries_total\{provider="chatwoot",result="queued",status="200"\} 2$/m,
+      );
+    } finally {
+      await inbox.queue.obliterate({ force: true }).catch(() => undefined);
+      await inbox.close();
+      const redis = newIoRedis();
+      const keys = await redis.keys(`hookguard:inbox:${queueName}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
   });
 });
 

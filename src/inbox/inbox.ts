@@ -62,6 +62,7 @@ export interface InboxWorkerOptions extends InboxHandlers {
   /**
    * Traces and metrics: `openTelemetry(api)` from `hookguard/otel`. Each run gets a `process {queue}` span
    * that continues the trace of the request that queued the job, with the handler's span inside it.
+   * Default: the `telemetry` of the handlers' options (the web side's object, shared as it is).
    */
   telemetry?: WebhookTelemetry;
 }
@@ -228,8 +229,20 @@ export function createJobRunner(
     return report(job, attempt, started, 'processed');
   }
 
-  const run = followed(options.telemetry, messaging, runJob);
+  const run = followed(telemetryOf(options), messaging, runJob);
   return { run, deferred: deferrals(counts, log), counts, abandon: completions.abandon, log };
+}
+
+/**
+ * The worker's `telemetry`, else one given with an endpoint's handlers (the web side's options object,
+ * shared with the worker as it is).
+ */
+function telemetryOf(options: InboxWorkerOptions): WebhookTelemetry | undefined {
+  const endpoints: readonly { telemetry?: WebhookTelemetry }[] = [
+    ...listOf(options.chatwoot),
+    ...listOf(options.stripe),
+  ];
+  return options.telemetry ?? endpoints.find((e) => e.telemetry !== undefined)?.telemetry;
 }
 
 /** A run's telemetry, and whether its handler failed (rather than the store). */

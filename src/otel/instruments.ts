@@ -22,6 +22,9 @@ export interface Instruments {
 /** The boundaries semconv advises for `http.server.request.duration`, then longer handler runs (an LLM call). */
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60];
 
+/** How often the global meter provider is looked up again while gauges are observed. */
+const PROVIDER_RECHECK_MS = 1000;
+
 /** The states `hookguard.inbox.jobs` reports. */
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
@@ -45,6 +48,21 @@ export function createInstruments(
     if (current?.provider !== provider) current = build(provider, inboxes, handlers);
     return current;
   };
+  // Gauges are only read by collections, never by a request: a process that observes a queue and serves
+  // no request (a worker on an idle queue) would keep gauges on the meter it found first. While something
+  // is observed, the global provider is looked up again now and then.
+  let watch: ReturnType<typeof setInterval> | undefined;
+  const observed = () => {
+    get();
+    const watching = meterProvider === undefined && inboxes.size + handlers.size > 0;
+    if (watching && watch === undefined) {
+      watch = setInterval(get, PROVIDER_RECHECK_MS);
+      (watch as { unref?: () => void }).unref?.();
+    } else if (!watching && watch !== undefined) {
+      clearInterval(watch);
+      watch = undefined;
+    }
+  };
   return {
     outcome(outcome, where) {
       const attributes: Api.Attributes = {
@@ -67,13 +85,19 @@ export function createInstruments(
     observeInbox(inbox, options = {}) {
       const source = inboxSource(inbox, options.timeoutMs ?? 2000);
       inboxes.add(source);
-      get();
-      return () => void inboxes.delete(source);
+      observed();
+      return () => {
+        inboxes.delete(source);
+        observed();
+      };
     },
     observeHandler(handler) {
       handlers.add(handler);
-      get();
-      return () => void handlers.delete(handler);
+      observed();
+      return () => {
+        handlers.delete(handler);
+        observed();
+      };
     },
   };
 }

@@ -30,6 +30,7 @@ class OnDemandReader extends MetricReader {
 }
 
 export interface TestSdk {
+  readonly meterProvider: MeterProvider;
   spans(): ReadableSpan[];
   /** Every metric of the collection, by name. */
   metrics(): Promise<Map<string, MetricData>>;
@@ -47,6 +48,7 @@ export function startTestSdk(): TestSdk {
   api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   return {
+    meterProvider,
     spans: () => exporter.getFinishedSpans(),
     async metrics() {
       const { resourceMetrics, errors } = await reader.collect();

@@ -211,6 +211,20 @@ describe('hookguard/otel, inline', () => {
     ]);
   });
 
+  it('gauges observed before the SDK registered its meter provider are reported once it has', async () => {
+    api.metrics.disable();
+    const telemetry = openTelemetry(api);
+    const handler = createStripeHandler({ secret: STRIPE_SECRET, logger: false, telemetry, onEvent() {} });
+    const stop = telemetry.observeHandler(handler);
+    cleanups.push(stop);
+    api.metrics.setGlobalMeterProvider(sdk.meterProvider);
+    expect((await sdk.metrics()).has('hookguard.store.keys')).toBe(false);
+    await sleep(1300); // no request: only the look-up while something is observed finds the provider
+    expect(points(await sdk.metrics(), 'hookguard.store.keys')).toEqual([
+      { attributes: { 'hookguard.provider': 'stripe' }, value: 0 },
+    ]);
+  });
+
   it('without the option, no span and no metric, and the job carries no trace context', async () => {
     const jobs: InboxJob[] = [];
     const handler = createChatwootHandler({
@@ -352,11 +366,11 @@ describe.runIf(requireService('PostgreSQL', postgres))('hookguard/otel on the pg
     ).toBe(1);
     expect(points(waiting, 'hookguard.inbox.oldest_waiting_age')[0]?.value).toBeGreaterThan(0);
     let ran = 0;
+    // The telemetry given with the handlers (the web side's options object) serves the worker too.
     inbox.worker({
       logger: false,
-      telemetry,
       pollingIntervalSeconds: 0.5,
-      chatwoot: { on: { message_created: () => void ran++ } },
+      chatwoot: { telemetry, on: { message_created: () => void ran++ } },
     });
     await until(() => ran === 1 && sdk.spans().some((s) => s.name === `process ${queueName}`));
     const spans = sdk.spans();
