@@ -15,6 +15,7 @@ const TIMED = [
   'test/inbox/ordering-processes.test.ts',
   'test/inbox/frozen-engine.test.ts',
   'test/security/load-with-failures.test.ts',
+  'test/otel/overhead.test.ts',
 ];
 
 export default defineConfig({

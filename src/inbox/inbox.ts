@@ -183,10 +183,16 @@ export function createJobRunner(
     const jobLog = safeLogger(options.logger, bindings);
     if (handler === undefined) return report(job, attempt, started, 'ignored');
     const reading = freshness.begin(job); // beside the claim
+    const storeFailed = (err: unknown): never => {
+      report(job, attempt, started, 'failed', 'STORE_UNAVAILABLE');
+      throw err;
+    };
     let token: string | undefined;
     if (job.key !== undefined) {
       trace?.step('claim');
-      const claim = await store.claim(job.key, leaseMs);
+      const claim = await Promise.resolve()
+        .then(() => store.claim(job.key!, leaseMs))
+        .catch(storeFailed);
       if (claim.status === 'duplicate') return report(job, attempt, started, 'duplicate');
       if (claim.status === 'in-flight') throw new JobDeferred('in-flight');
       token = claim.token;
@@ -194,11 +200,8 @@ export function createJobRunner(
     const release = async () => {
       if (token !== undefined) await Promise.resolve(store.release(job.key!, token)).catch(() => undefined);
     };
-    const ctx: InboxContext = {
-      ...contextOf(job, handlerLogger(options.logger, jobLog, bindings)),
-      attempt,
-    };
-    const fresh = await reading(release);
+    const ctx = contextOf(job, handlerLogger(options.logger, jobLog, bindings), attempt);
+    const fresh = await reading(release).catch(storeFailed);
     if (fresh !== undefined) ctx.stale = fresh.stale;
     let batch: Claimed[];
     try {
@@ -206,7 +209,6 @@ export function createJobRunner(
       const call = () => invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins, final });
       trace?.step('handler');
       batch = await (trace === undefined ? call() : trace.within(call));
-      trace?.step();
     } catch (err) {
       if (!(err instanceof JobDeferred)) trace?.step(undefined, 'HANDLER_FAILED', err);
       await release();
@@ -216,6 +218,7 @@ export function createJobRunner(
       report(job, attempt, started, 'failed');
       throw err;
     }
+    trace?.step();
     warnPastLease(jobLog, performance.now() - started, leaseMs);
     // The mark first: a run cut off between the two runs again and finds its own mark (not stale).
     if (fresh !== undefined) await freshness.raise(fresh.marked, jobLog);
@@ -402,8 +405,9 @@ const listOf = <T>(value: T | readonly T[] | undefined): readonly T[] =>
 const endpointOf = (provider: string, namespace: string | undefined) =>
   `${provider}\u0000${typeof namespace === 'string' ? namespace : ''}`;
 
-function contextOf(job: InboxJob, log: Required<Logger>): WebhookContext {
+function contextOf(job: InboxJob, log: Required<Logger>, attempt: number): InboxContext {
   return {
+    attempt,
     provider: job.provider,
     key: job.key,
     deliveryId: job.deliveryId,
@@ -446,6 +450,7 @@ function reporter(options: InboxWorkerOptions, counts: InboxWorkerCounts) {
     attempt: number,
     started: number,
     result: R,
+    code: 'HANDLER_FAILED' | 'STORE_UNAVAILABLE' = 'HANDLER_FAILED',
   ): R => {
     counts[result]++;
     try {
@@ -453,7 +458,7 @@ function reporter(options: InboxWorkerOptions, counts: InboxWorkerCounts) {
         provider: job.provider,
         result,
         status: result === 'failed' ? 500 : 200,
-        ...(result === 'failed' ? { code: 'HANDLER_FAILED' as const } : {}),
+        ...(result === 'failed' ? { code } : {}),
         ...(job.name === undefined ? {} : { event: job.name }),
         ...(job.key === undefined ? {} : { key: job.key }),
         durationMs: performance.now() - started,

@@ -9,6 +9,7 @@ import type {
   WebhookTelemetry,
 } from '../pipeline/telemetry.js';
 import type { Provider, WebhookStats } from '../pipeline/types.js';
+import { oneLine } from '../text/one-line.js';
 import { createInstruments, type Instruments } from './instruments.js';
 
 export type {
@@ -66,6 +67,8 @@ export interface HookguardTelemetry extends WebhookTelemetry {
 const CARRIER_LIMITS = { entries: 8, keyLength: 64, valueLength: 512 } as const;
 
 const SPAN_KIND = { INTERNAL: 0, PRODUCER: 3, CONSUMER: 4 } as const;
+/** Longest event name on a span, as the web side bounds it. */
+const EVENT_NAME_LENGTH = 100;
 const STATUS_ERROR = 2;
 
 /**
@@ -88,50 +91,33 @@ export function openTelemetry(api: OpenTelemetryApi, options: OpenTelemetryOptio
       ? undefined
       : (options.tracerProvider ?? api.trace.getTracerProvider()).getTracer('hookguard');
   const instruments = options.metrics === false ? undefined : createInstruments(api, options.meterProvider);
-  const follow = (
-    start: (tracer: Api.Tracer) => { span: Api.Span; parent: Api.Context },
-    run: Omit<RunOf, 'api' | 'tracer' | 'instruments'>,
-  ): TelemetryRun => {
-    const started = tracer === undefined ? undefined : start(tracer);
-    return createRun({ ...run, api, tracer, instruments }, started);
-  };
   return {
     request(provider: Provider, inbox: InboxMessaging | undefined): TelemetryRun {
-      return follow(
-        (t) => {
+      let started: Started | undefined;
+      try {
+        if (tracer !== undefined) {
           const parent = api.context.active();
-          const span = t.startSpan(
+          const attributes = { 'hookguard.provider': provider };
+          const span = tracer.startSpan(
             `hookguard.webhook ${provider}`,
-            { kind: SPAN_KIND.INTERNAL, attributes: { 'hookguard.provider': provider } },
+            { kind: SPAN_KIND.INTERNAL, attributes },
             parent,
           );
-          return { span, parent };
-        },
-        { provider, where: 'inline', inbox },
-      );
+          started = { span, parent };
+        }
+      } catch {
+        // A tracer that throws (a span processor's onStart): this request goes without spans.
+      }
+      return new Run({ api, tracer, instruments, provider, where: 'inline', inbox }, started);
     },
     job(job: InboxJob, attempt: number, inbox: InboxMessaging | undefined): TelemetryRun {
-      return follow(
-        (t) => {
-          // The request's trace context is the parent (semconv allows it for a single message), not the
-          // context the worker loop happens to run in.
-          const parent = api.propagation.extract(api.ROOT_CONTEXT, carrierOf(job.traceContext));
-          const destination = inbox?.destination ?? 'inbox';
-          const attributes: Api.Attributes = {
-            ...messagingAttributes(inbox, 'process', 'process', job.key),
-            'hookguard.provider': job.provider,
-            'hookguard.attempt': attempt,
-          };
-          if (job.name !== undefined) attributes['hookguard.event'] = job.name;
-          const span = t.startSpan(
-            `process ${destination}`,
-            { kind: SPAN_KIND.CONSUMER, attributes },
-            parent,
-          );
-          return { span, parent };
-        },
-        { provider: job.provider, where: 'worker', inbox },
-      );
+      let started: Started | undefined;
+      try {
+        started = tracer === undefined ? undefined : startProcess(api, tracer, job, attempt, inbox);
+      } catch {
+        // A propagator or tracer that throws: this run goes without spans.
+      }
+      return new Run({ api, tracer, instruments, provider: job.provider, where: 'worker', inbox }, started);
     },
     observeInbox: (inbox, observeOptions) => instruments?.observeInbox(inbox, observeOptions) ?? noop,
     observeHandler: (handler) => instruments?.observeHandler(handler) ?? noop,
@@ -140,76 +126,196 @@ export function openTelemetry(api: OpenTelemetryApi, options: OpenTelemetryOptio
 
 const noop = () => undefined;
 
-/** What a run is of, and what it reports to. */
-interface RunOf {
-  api: OpenTelemetryApi;
-  tracer: Api.Tracer | undefined;
-  instruments: Instruments | undefined;
-  provider: Provider;
-  where: 'inline' | 'worker';
-  inbox: InboxMessaging | undefined;
+/** A run's own span and the context it was started in. */
+interface Started {
+  span: Api.Span;
+  parent: Api.Context;
 }
 
-/** The spans and measures of one request or worker run. */
-function createRun(
-  { api, tracer, instruments, provider, where, inbox }: RunOf,
-  started: { span: Api.Span; parent: Api.Context } | undefined,
-): TelemetryRun {
-  const own = started === undefined ? undefined : api.trace.setSpan(started.parent, started.span);
-  // A request span that records nothing (no SDK, or sampled out) gets no step spans either: the trace
-  // context still travels, from the request span itself.
-  const steps = started !== undefined && started.span.isRecording() ? tracer : undefined;
-  let open: { name: TelemetryStep | 'send'; span: Api.Span | undefined; at: number } | undefined;
-
-  const close = (code?: string, error?: unknown) => {
-    if (open === undefined) return;
-    const { span, name, at } = open;
-    open = undefined;
-    if (name === 'handler') instruments?.handler(provider, where, code === undefined, performance.now() - at);
-    if (span === undefined) return;
-    if (code !== undefined) failed(span, code, error);
-    span.end();
+/**
+ * A worker run's `process {queue}` span. The request's trace context is its parent (semconv allows it for
+ * a single message), not the context the worker loop happens to run in.
+ */
+function startProcess(
+  api: OpenTelemetryApi,
+  tracer: Api.Tracer,
+  job: InboxJob,
+  attempt: number,
+  inbox: InboxMessaging | undefined,
+): Started {
+  const parent = api.propagation.extract(api.ROOT_CONTEXT, carrierOf(job.traceContext));
+  const attributes: Api.Attributes = {
+    ...messagingAttributes(inbox, 'process', 'process', job.key),
+    'hookguard.provider': job.provider,
+    'hookguard.attempt': attempt,
   };
-  const begin = (name: TelemetryStep | 'send', spanName: string, spanOptions: () => Api.SpanOptions) => {
-    close();
-    const span = steps === undefined ? undefined : steps.startSpan(spanName, spanOptions(), own);
-    open = { name, span, at: performance.now() };
-    return span;
-  };
-
+  const event = eventName(job.name);
+  if (event !== undefined) attributes['hookguard.event'] = event;
+  const kind = SPAN_KIND.CONSUMER;
   return {
-    step(next, code, error) {
-      if (next === undefined) return close(code, error);
-      begin(next, `hookguard.${next}`, () => ({ kind: SPAN_KIND.INTERNAL }));
-    },
-    within<T>(fn: () => T): T {
-      if (own === undefined) return fn();
-      const span = open?.span;
-      return api.context.with(span === undefined ? own : api.trace.setSpan(own, span), fn);
-    },
-    send(key) {
-      const span = begin('send', `send ${inbox?.destination ?? 'inbox'}`, () => ({
-        kind: SPAN_KIND.PRODUCER,
-        attributes: messagingAttributes(inbox, 'send', 'send', key),
-      }));
-      if (own === undefined) return undefined;
-      const carrier: Record<string, string> = {};
-      api.propagation.inject(span === undefined ? own : api.trace.setSpan(own, span), carrier);
-      return Object.keys(carrier).length === 0 ? undefined : carrier;
-    },
-    end(outcome: TelemetryOutcome) {
-      const failing = outcome.result === 'failed' || outcome.result === 'rejected';
-      if (open?.span !== undefined && !failing) open.span.setAttribute('hookguard.outcome', outcome.result);
-      close(failing ? (outcome.code ?? 'FAILED') : undefined);
-      instruments?.outcome(outcome, where);
-      const span = started?.span;
-      if (span === undefined) return;
-      if (steps === undefined) return span.end();
-      span.setAttributes(outcomeAttributes(outcome, where));
-      if (outcome.result === 'failed') failed(span, outcome.code ?? 'FAILED', undefined);
-      span.end();
-    },
+    span: tracer.startSpan(`process ${inbox?.destination ?? 'inbox'}`, { kind, attributes }, parent),
+    parent,
   };
+}
+
+/** What a run is of, and what it reports to. */
+interface RunOf {
+  readonly api: OpenTelemetryApi;
+  readonly tracer: Api.Tracer | undefined;
+  readonly instruments: Instruments | undefined;
+  readonly provider: Provider;
+  readonly where: 'inline' | 'worker';
+  readonly inbox: InboxMessaging | undefined;
+}
+
+/** The step under way: its span (when the run records), and when it began. */
+interface OpenStep {
+  readonly name: TelemetryStep | 'send';
+  readonly span: Api.Span | undefined;
+  readonly at: number;
+}
+
+/**
+ * The spans and measures of one request or worker run (a class: one allocation per request, its methods
+ * shared). Nothing here may throw into the pipeline or the worker: an SDK part that throws (a span
+ * processor, a propagator, a meter) costs its own span or measure, never an answer or an event.
+ */
+class Run implements TelemetryRun {
+  /** The context with this run's span: the parent of its steps. */
+  private readonly own: Api.Context | undefined;
+  /**
+   * Who starts the step spans: none under a span that records nothing (no SDK, or sampled out); the trace
+   * context still travels, from the run's own span.
+   */
+  private readonly steps: Api.Tracer | undefined;
+  private open: OpenStep | undefined = undefined;
+
+  constructor(
+    private readonly of: RunOf,
+    private readonly started: Started | undefined,
+  ) {
+    let own: Api.Context | undefined;
+    let steps: Api.Tracer | undefined;
+    try {
+      own = started === undefined ? undefined : of.api.trace.setSpan(started.parent, started.span);
+      steps = started !== undefined && started.span.isRecording() ? of.tracer : undefined;
+    } catch {
+      own = steps = undefined;
+    }
+    this.own = own;
+    this.steps = steps;
+  }
+
+  step(next?: TelemetryStep, code?: string, error?: unknown): void {
+    if (next === undefined) return this.close(code, error);
+    this.close();
+    let span: Api.Span | undefined;
+    try {
+      span = this.steps?.startSpan(`hookguard.${next}`, { kind: SPAN_KIND.INTERNAL }, this.own);
+    } catch {
+      span = undefined;
+    }
+    this.open = { name: next, span, at: performance.now() };
+  }
+
+  within<T>(fn: () => T): T {
+    const { own } = this;
+    if (own === undefined) return fn();
+    let active: Api.Context;
+    try {
+      const span = this.open?.span;
+      active = span === undefined ? own : this.of.api.trace.setSpan(own, span);
+    } catch {
+      return fn();
+    }
+    return this.of.api.context.with(active, fn);
+  }
+
+  send(key: string | undefined): Record<string, string> | undefined {
+    this.close();
+    const { inbox, api } = this.of;
+    let span: Api.Span | undefined;
+    try {
+      span = this.steps?.startSpan(
+        `send ${inbox?.destination ?? 'inbox'}`,
+        { kind: SPAN_KIND.PRODUCER, attributes: messagingAttributes(inbox, 'send', 'send', key) },
+        this.own,
+      );
+    } catch {
+      span = undefined;
+    }
+    this.open = { name: 'send', span, at: performance.now() };
+    const sent = span ?? this.started?.span;
+    if (sent === undefined) return undefined;
+    try {
+      // From the root, not the request's context: the sender's own `baggage` header stays out of the job.
+      const carrier: Record<string, string> = {};
+      api.propagation.inject(api.trace.setSpan(api.ROOT_CONTEXT, sent), carrier);
+      return Object.keys(carrier).length === 0 ? undefined : carrier;
+    } catch {
+      return undefined;
+    }
+  }
+
+  end(outcome: TelemetryOutcome): void {
+    const failing = outcome.result === 'failed' || outcome.result === 'rejected';
+    try {
+      const step = this.open?.span;
+      if (step !== undefined && !failing) step.setAttribute('hookguard.outcome', outcome.result);
+    } catch {
+      // The step still ends below.
+    }
+    this.close(failing ? (outcome.code ?? 'FAILED') : undefined);
+    try {
+      this.of.instruments?.outcome(outcome, this.of.where);
+    } catch {
+      // A meter that throws loses this measure only.
+    }
+    const span = this.started?.span;
+    if (span === undefined) return;
+    try {
+      if (this.steps !== undefined) {
+        span.setAttributes(outcomeAttributes(outcome, this.of.where));
+        if (outcome.result === 'failed') failed(span, outcome.code ?? 'FAILED', undefined);
+      }
+    } finally {
+      ended(span);
+    }
+  }
+
+  private close(code?: string, error?: unknown): void {
+    const { open } = this;
+    if (open === undefined) return;
+    this.open = undefined;
+    try {
+      if (open.name === 'handler') {
+        const { instruments, provider, where } = this.of;
+        instruments?.handler(provider, where, code === undefined, performance.now() - open.at);
+      }
+    } catch {
+      // A meter that throws loses this measure only.
+    }
+    if (open.span === undefined) return;
+    try {
+      if (code !== undefined) failed(open.span, code, error);
+    } finally {
+      ended(open.span);
+    }
+  }
+}
+
+/** Ends a span; a span processor that throws on the end costs nothing more. */
+function ended(span: Api.Span): void {
+  try {
+    span.end();
+  } catch {
+    // The span is lost to the exporter, nothing else.
+  }
+}
+
+/** A job's event name as a span attribute: a string, bounded and on one line (the job is data). */
+function eventName(name: unknown): string | undefined {
+  return typeof name === 'string' ? oneLine(name, EVENT_NAME_LENGTH) : undefined;
 }
 
 /** Marks a span failed with a code (`error.type`); of a handler's error, only its type is kept. */
@@ -224,7 +330,8 @@ function outcomeAttributes(outcome: TelemetryOutcome, where: 'inline' | 'worker'
   const attributes: Api.Attributes = { 'hookguard.outcome': outcome.result };
   if (where === 'inline') attributes['hookguard.response.status_code'] = outcome.status;
   if (outcome.code !== undefined) attributes['hookguard.error.code'] = outcome.code;
-  if (outcome.event !== undefined) attributes['hookguard.event'] = outcome.event;
+  const event = eventName(outcome.event);
+  if (event !== undefined) attributes['hookguard.event'] = event;
   return attributes;
 }
 

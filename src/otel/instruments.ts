@@ -25,6 +25,9 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 
 /** How often the global meter provider is looked up again while gauges are observed. */
 const PROVIDER_RECHECK_MS = 1000;
 
+/** Attribute sets kept for reuse (a code no table knows, repeated, must not grow memory). */
+const MAX_ATTRIBUTE_SETS = 256;
+
 /** The states `hookguard.inbox.jobs` reports. */
 const STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
@@ -43,11 +46,23 @@ export function createInstruments(
   const inboxes = new Set<InboxSource>();
   const handlers = new Set<{ stats(): WebhookStats }>();
   let current: Built | undefined;
-  const get = (): Built => {
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  // The global provider is looked up at most once a second (the lookup costs more than the recording).
+  const get = (force = false): Built => {
+    const now = performance.now();
+    if (
+      current !== undefined &&
+      !force &&
+      (meterProvider !== undefined || now - checkedAt < PROVIDER_RECHECK_MS)
+    ) {
+      return current;
+    }
+    checkedAt = now;
     const provider = meterProvider ?? api.metrics.getMeterProvider();
     if (current?.provider !== provider) current = build(provider, inboxes, handlers);
     return current;
   };
+  const attributes = attributeSets();
   // Gauges are only read by collections, never by a request: a process that observes a queue and serves
   // no request (a worker on an idle queue) would keep gauges on the meter it found first. While something
   // is observed, the global provider is looked up again now and then.
@@ -56,7 +71,7 @@ export function createInstruments(
     get();
     const watching = meterProvider === undefined && inboxes.size + handlers.size > 0;
     if (watching && watch === undefined) {
-      watch = setInterval(get, PROVIDER_RECHECK_MS);
+      watch = setInterval(() => get(true), PROVIDER_RECHECK_MS);
       (watch as { unref?: () => void }).unref?.();
     } else if (!watching && watch !== undefined) {
       clearInterval(watch);
@@ -65,22 +80,14 @@ export function createInstruments(
   };
   return {
     outcome(outcome, where) {
-      const attributes: Api.Attributes = {
-        'hookguard.provider': outcome.provider,
-        'hookguard.outcome': outcome.result,
-      };
-      if (outcome.code !== undefined) attributes['hookguard.error.code'] = outcome.code;
       const built = get();
-      if (where === 'worker') return built.runs.add(1, attributes);
-      built.duration.record(outcome.durationMs / 1000, attributes);
-      built.requests.add(1, { ...attributes, 'hookguard.response.status_code': outcome.status });
+      const { result, withStatus } = attributes.outcome(outcome);
+      if (where === 'worker') return built.runs.add(1, result);
+      built.duration.record(outcome.durationMs / 1000, result);
+      built.requests.add(1, withStatus);
     },
     handler(provider, where, ok, ms) {
-      get().handlerDuration.record(ms / 1000, {
-        'hookguard.provider': provider,
-        'hookguard.handler.where': where,
-        'hookguard.handler.result': ok ? 'ok' : 'failed',
-      });
+      get().handlerDuration.record(ms / 1000, attributes.handler(provider, where, ok));
     },
     observeInbox(inbox, options = {}) {
       const source = inboxSource(inbox, options.timeoutMs ?? 2000);
@@ -98,6 +105,44 @@ export function createInstruments(
         handlers.delete(handler);
         observed();
       };
+    },
+  };
+}
+
+/**
+ * The attribute sets of the instruments, made once per combination (there are few: providers, outcomes,
+ * codes, statuses) rather than once per request.
+ */
+function attributeSets() {
+  const sets = new Map<string, { result: Api.Attributes; withStatus: Api.Attributes }>();
+  const handlers = new Map<string, Api.Attributes>();
+  return {
+    outcome(outcome: TelemetryOutcome) {
+      const id = `${outcome.provider}|${outcome.result}|${outcome.code ?? ''}|${outcome.status}`;
+      let set = sets.get(id);
+      if (set === undefined) {
+        const result: Api.Attributes = {
+          'hookguard.provider': outcome.provider,
+          'hookguard.outcome': outcome.result,
+        };
+        if (outcome.code !== undefined) result['hookguard.error.code'] = outcome.code;
+        set = { result, withStatus: { ...result, 'hookguard.response.status_code': outcome.status } };
+        if (sets.size < MAX_ATTRIBUTE_SETS) sets.set(id, set);
+      }
+      return set;
+    },
+    handler(provider: Provider, where: 'inline' | 'worker', ok: boolean): Api.Attributes {
+      const id = `${provider}|${where}|${ok}`;
+      let set = handlers.get(id);
+      if (set === undefined) {
+        set = {
+          'hookguard.provider': provider,
+          'hookguard.handler.where': where,
+          'hookguard.handler.result': ok ? 'ok' : 'failed',
+        };
+        handlers.set(id, set);
+      }
+      return set;
     },
   };
 }
@@ -123,6 +168,7 @@ function build(
   });
   meter.addBatchObservableCallback(
     async (result) => {
+      // read() never rejects: one engine down or one that throws costs its own gauges only.
       const readings = await Promise.all([...inboxes].map(async (s) => ({ s, stats: await s.read() })));
       for (const { s, stats } of readings) {
         if (stats === undefined) continue;
@@ -175,7 +221,10 @@ function inboxSource(
       timer = setTimeout(resolve, timeoutMs, undefined);
     });
     try {
-      return await Promise.race([inbox.stats().catch(() => undefined), late]);
+      const asked = Promise.resolve()
+        .then(() => inbox.stats())
+        .catch(() => undefined);
+      return await Promise.race([asked, late]);
     } finally {
       clearTimeout(timer);
     }
