@@ -52,7 +52,8 @@ export interface TelemetryOutcome {
 
 /**
  * What `hookguard/otel`'s `openTelemetry()` returns and the `telemetry` option takes (on the web side and on
- * inbox workers). Build one with `openTelemetry()` rather than by hand.
+ * inbox workers). Build one with `openTelemetry()` rather than by hand: the pipeline calls these without a
+ * guard, so an implementation must never throw (`openTelemetry()`'s catch what the SDK throws).
  */
 export interface WebhookTelemetry {
   /** A request begins. Called synchronously from the adapter's call, so the framework's span is the active one. */

@@ -7,7 +7,7 @@ import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBullMQInbox } from '../../src/inbox/bullmq.js';
 import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
-import type { InboxJob } from '../../src/inbox/inbox.js';
+import type { Inbox, InboxJob } from '../../src/inbox/inbox.js';
 import { createChatwootHandler, createStripeHandler } from '../../src/index.js';
 import { openTelemetry } from '../../src/otel/index.js';
 import {
@@ -257,13 +257,7 @@ describe.runIf(requireService('Redis', redis))('hookguard/otel on the BullMQ inb
       await inbox.queue.obliterate({ force: true }).catch(() => undefined);
       await inbox.close();
     });
-    const handler = createChatwootHandler({
-      secret: SECRET,
-      logger: false,
-      inbox,
-      telemetry,
-      on: { message_created: () => undefined },
-    });
+    const handler = webSide(inbox, telemetry);
     const tracer = api.trace.getTracer('test');
     let ran = 0;
     inbox.worker({
@@ -348,13 +342,7 @@ describe.runIf(requireService('PostgreSQL', postgres))('hookguard/otel on the pg
       await inbox.boss.deleteQueue(queueName).catch(() => undefined);
       await inbox.close();
     });
-    const handler = createChatwootHandler({
-      secret: SECRET,
-      logger: false,
-      inbox,
-      telemetry,
-      on: { message_created: () => undefined },
-    });
+    const handler = webSide(inbox, telemetry);
     telemetry.observeInbox(inbox);
     const first = signed();
     expect((await handler({ method: 'POST', ...first })).status).toBe(200);
@@ -389,3 +377,14 @@ function points(metrics: Map<string, MetricData>, name: string) {
 }
 
 const hr = (time: [number, number]) => time[0] * 1e9 + time[1];
+
+/** The web side of an inbox: its Chatwoot handler queues message_created events. */
+function webSide(inbox: Inbox, telemetry: ReturnType<typeof openTelemetry>) {
+  return createChatwootHandler({
+    secret: SECRET,
+    logger: false,
+    inbox,
+    telemetry,
+    on: { message_created: () => undefined },
+  });
+}

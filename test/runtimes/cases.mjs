@@ -20,7 +20,7 @@ function poster(handle, url) {
   };
 }
 
-export async function runCases(hookguard, fetchAdapter, fx, kit) {
+export async function runCases(hookguard, fetchAdapter, fx, kit, otel) {
   const { verifyChatwootSignatureAsync, verifyStripeEventAsync, verifyChatwootSignature } = hookguard;
   const now = () => fx.nowMs;
   const out = {};
@@ -77,7 +77,52 @@ export async function runCases(hookguard, fetchAdapter, fx, kit) {
     await postStripe(fx.stripe.tampered),
   ];
   out.bot = await botCase(kit, fetchAdapter, fx, now);
+  out.telemetry = await telemetryCase(otel, fetchAdapter, fx, now);
   return out;
+}
+
+/**
+ * hookguard/otel over the OpenTelemetry API, with a tracer provider of a few lines that keeps its spans
+ * (no SDK runs on every runtime): the spans of a delivery and of a forged one, as they ended.
+ */
+async function telemetryCase(otel, fetchAdapter, fx, now) {
+  const ended = [];
+  let ids = 0;
+  const startSpan = (name, options = {}) => {
+    const attributes = { ...options.attributes };
+    let status = 0;
+    const id = (++ids).toString(16).padStart(16, '0');
+    const span = {
+      spanContext: () => ({ traceId: '0af7651916cd43dd8448eb211c80319c', spanId: id, traceFlags: 1 }),
+      isRecording: () => true,
+      setAttribute: (key, value) => ((attributes[key] = value), span),
+      setAttributes: (more) => (Object.assign(attributes, more), span),
+      setStatus: (s) => ((status = s.code), span),
+      addEvent: () => span,
+      addLink: () => span,
+      addLinks: () => span,
+      updateName: () => span,
+      recordException: () => undefined,
+      end: () => {
+        const outcome = attributes['hookguard.outcome'];
+        const failed = status === 2 ? ` ${attributes['error.type']}` : '';
+        ended.push(`${name}${outcome === undefined ? '' : ` ${outcome}`}${failed}`);
+      },
+    };
+    return span;
+  };
+  const tracerProvider = { getTracer: () => ({ startSpan, startActiveSpan: () => undefined }) };
+  const telemetry = otel.openTelemetry(otel.api, { tracerProvider, metrics: false });
+  const handle = fetchAdapter.chatwootWebhook({
+    secret: fx.chatwoot.secret,
+    now,
+    logger: false,
+    telemetry,
+    onEvent: () => undefined,
+  });
+  const post = poster(handle, 'https://bot.example/cw');
+  const answers = [await post(fx.chatwoot.valid), await post(fx.chatwoot.forged)];
+  return { answers, ended };
 }
 
 /**

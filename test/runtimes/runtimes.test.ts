@@ -3,7 +3,16 @@
 // miniflare, without nodejs_compat) and Vercel's edge-runtime. Each runs the same cases (cases.mjs) on the
 // same fixtures, signed here: Chatwoot by hookguard/testing, Stripe by the official stripe package.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -65,9 +74,11 @@ function fixtures(): object {
 const RUNNER = `import * as hookguard from 'hookguard';
 import * as fetchAdapter from 'hookguard/fetch';
 import * as kit from 'hookguard/chatwoot';
+import * as api from '@opentelemetry/api';
+import { openTelemetry } from 'hookguard/otel';
 import { runCases } from './cases.mjs';
 import fx from './fixtures.json' with { type: 'json' };
-console.log(JSON.stringify(await runCases(hookguard, fetchAdapter, fx, kit)));
+console.log(JSON.stringify(await runCases(hookguard, fetchAdapter, fx, kit, { api, openTelemetry })));
 `;
 
 beforeAll(() => {
@@ -84,6 +95,10 @@ beforeAll(() => {
     join(project, 'node_modules'),
   ]);
   renameSync(join(project, 'node_modules/package'), join(project, 'node_modules/hookguard'));
+  // The OpenTelemetry API, as an application that turns telemetry on installs it.
+  cpSync(join(repo, 'node_modules/@opentelemetry/api'), join(project, 'node_modules/@opentelemetry/api'), {
+    recursive: true,
+  });
   writeFileSync(
     join(project, 'package.json'),
     JSON.stringify({ name: 'runtimes', private: true, type: 'module' }),
@@ -133,6 +148,18 @@ function expected(syncCrypto: boolean) {
         'POST toggle_typing_status off',
       ],
     },
+    // hookguard/otel: the steps of a delivery, then its request span; a forged one fails its verify step.
+    telemetry: {
+      answers: ['200 {"ok":true}', '401 {"error":{"code":"SIGNATURE_MISMATCH"}}'],
+      ended: [
+        'hookguard.verify',
+        'hookguard.claim',
+        'hookguard.handler',
+        'hookguard.webhook chatwoot processed',
+        'hookguard.verify SIGNATURE_MISMATCH',
+        'hookguard.webhook chatwoot rejected',
+      ],
+    },
   };
 }
 
@@ -172,8 +199,11 @@ async function bundle(
 const WORKER_ENTRY = `import * as hookguard from 'hookguard';
 import * as fetchAdapter from 'hookguard/fetch';
 import * as kit from 'hookguard/chatwoot';
+import * as api from '@opentelemetry/api';
+import { openTelemetry } from 'hookguard/otel';
 import { runCases } from './cases.mjs';
 import fx from './fixtures.json';
+const otel = { api, openTelemetry };
 `;
 
 /** Posts each delivery to `dispatch` in turn and returns "status body" per answer. */
@@ -284,7 +314,7 @@ describe('hookguard from the packed tarball, per runtime', () => {
   it('workerd (Cloudflare Workers, through miniflare, without nodejs_compat)', async () => {
     const { code, inputs } = await bundle(
       ['workerd', 'worker', 'browser'],
-      `${WORKER_ENTRY}export default { async fetch() { return Response.json(await runCases(hookguard, fetchAdapter, fx, kit)); } };`,
+      `${WORKER_ENTRY}export default { async fetch() { return Response.json(await runCases(hookguard, fetchAdapter, fx, kit, otel)); } };`,
       'esm',
     );
     expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
@@ -302,7 +332,7 @@ describe('hookguard from the packed tarball, per runtime', () => {
   it("edge-runtime (Vercel's Edge runtime)", async () => {
     const { code, inputs } = await bundle(
       ['edge-light', 'worker', 'browser'],
-      `${WORKER_ENTRY}addEventListener('fetch', (e) => e.respondWith(runCases(hookguard, fetchAdapter, fx, kit).then((r) => new Response(JSON.stringify(r)))));`,
+      `${WORKER_ENTRY}addEventListener('fetch', (e) => e.respondWith(runCases(hookguard, fetchAdapter, fx, kit, otel).then((r) => new Response(JSON.stringify(r)))));`,
       'iife',
     );
     expect(inputs.some((input) => input.endsWith('dist/platform-web.js'))).toBe(true);
