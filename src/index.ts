@@ -64,6 +64,13 @@ export type {
   StoppableServer,
 } from './shutdown/stop-gracefully.js';
 export type {
+  InboxMessaging,
+  TelemetryOutcome,
+  TelemetryRun,
+  TelemetryStep,
+  WebhookTelemetry,
+} from './pipeline/telemetry.js';
+export type {
   Inbox,
   InboxContext,
   InboxHandlers,
