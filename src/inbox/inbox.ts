@@ -206,7 +206,7 @@ export function createJobRunner(
     let batch: Claimed[];
     try {
       const joins = (other: InboxJob) => joinsBatch(job, other, spec.handlerFor(other.event) === handler);
-      const call = () => invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins, final });
+      const call = () => invoke(handler, job, ctx, lanes && { lanes, store, leaseMs, joins, final }, trace);
       trace?.step('handler');
       batch = await (trace === undefined ? call() : trace.within(call));
     } catch (err) {
@@ -304,6 +304,7 @@ async function invoke(
   job: InboxJob,
   ctx: InboxContext,
   ordered: Omit<Parameters<typeof runBurst>[0], 'burst' | 'head' | 'ctx'> | undefined,
+  trace: TelemetryRun | undefined,
 ): Promise<Claimed[]> {
   const burst = ordered === undefined ? undefined : burstOf(handler);
   if (burst === undefined || typeof job.orderKey !== 'string' || job.key === undefined) {
@@ -311,7 +312,9 @@ async function invoke(
     if (isThenable(result)) await result;
     return [];
   }
-  return runBurst({ ...ordered!, burst, head: job, ctx });
+  const claimed = await runBurst({ ...ordered!, burst, head: job, ctx });
+  trace?.link(claimed.map((c) => c.job.traceContext));
+  return claimed;
 }
 
 function logFailure(jobLog: Required<Logger>, err: unknown, final: boolean): void {

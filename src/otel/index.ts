@@ -67,6 +67,8 @@ export interface HookguardTelemetry extends WebhookTelemetry {
 const CARRIER_LIMITS = { entries: 8, keyLength: 64, valueLength: 512 } as const;
 
 const SPAN_KIND = { INTERNAL: 0, PRODUCER: 3, CONSUMER: 4 } as const;
+/** Most links a coalesced run's span gets (one per message of the burst). */
+const MAX_LINKS = 128;
 /** Longest event name on a span, as the web side bounds it. */
 const EVENT_NAME_LENGTH = 100;
 const STATUS_ERROR = 2;
@@ -254,6 +256,22 @@ class Run implements TelemetryRun {
       return Object.keys(carrier).length === 0 ? undefined : carrier;
     } catch {
       return undefined;
+    }
+  }
+
+  link(carriers: readonly (Record<string, string> | undefined)[]): void {
+    const span = this.started?.span;
+    if (span === undefined || this.steps === undefined || typeof span.addLink !== 'function') return;
+    const { api } = this.of;
+    try {
+      for (const carrier of carriers.slice(0, MAX_LINKS)) {
+        const context = api.trace.getSpanContext(
+          api.propagation.extract(api.ROOT_CONTEXT, carrierOf(carrier)),
+        );
+        if (context !== undefined && api.trace.isSpanContextValid(context)) span.addLink({ context });
+      }
+    } catch {
+      // A propagator that throws costs the links only.
     }
   }
 

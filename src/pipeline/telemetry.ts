@@ -34,6 +34,11 @@ export interface TelemetryRun {
    * the job (`InboxJob.traceContext`); undefined: none.
    */
   send(key: string | undefined): Record<string, string> | undefined;
+  /**
+   * A worker run that coalesced other jobs into its call (`coalesce()`): links its span to theirs (their
+   * `traceContext`), as semconv asks of a batch.
+   */
+  link(carriers: readonly (Record<string, string> | undefined)[]): void;
   /** The outcome: ends the open step and the run. */
   end(outcome: TelemetryOutcome): void;
 }

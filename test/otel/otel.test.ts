@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto';
 import * as api from '@opentelemetry/api';
 import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBullMQInbox } from '../../src/inbox/bullmq.js';
+import { coalesce, createBullMQInbox } from '../../src/inbox/bullmq.js';
 import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
 import type { Inbox, InboxJob } from '../../src/inbox/inbox.js';
-import { createChatwootHandler, createStripeHandler } from '../../src/index.js';
+import { createChatwootHandler, createStripeHandler, type ChatwootWebhookOptions } from '../../src/index.js';
 import { openTelemetry } from '../../src/otel/index.js';
 import {
   chatwootEvent,
@@ -332,6 +332,69 @@ describe.runIf(requireService('Redis', redis))('hookguard/otel on the BullMQ inb
     });
   });
 });
+
+describe.runIf(requireService('Redis', redis))(
+  'hookguard/otel and coalesce() on an ordered BullMQ inbox',
+  () => {
+    it("one call for a burst: its process span continues the first message's trace and links the others", async () => {
+      const telemetry = openTelemetry(api);
+      const inbox = createBullMQInbox({
+        connection: { host: '127.0.0.1', port: 6379 },
+        queueName: `hg-otel-burst-${randomUUID()}`,
+        ordered: true,
+        logger: false,
+      });
+      cleanups.push(async () => {
+        await inbox.queue.obliterate({ force: true }).catch(() => undefined);
+        await inbox.close();
+      });
+      const calls: string[][] = [];
+      const chatwoot = {
+        secret: SECRET,
+        logger: false as const,
+        inbox,
+        telemetry,
+        on: {
+          message_created: coalesce({ windowMs: 400 }, (messages) => {
+            calls.push(messages.map((m) => m.content ?? ''));
+          }),
+        },
+      } satisfies ChatwootWebhookOptions;
+      const web = createChatwootHandler(chatwoot);
+      inbox.worker({ chatwoot, inFlightDelayMs: 100 });
+      const tracer = api.trace.getTracer('test');
+      const conversation = Math.floor(Math.random() * 1e9);
+      for (const content of ['hi', 'I need help', 'with fractions']) {
+        const event = chatwootEvent('message_created', {
+          content,
+          conversation: { id: conversation, inbox_id: 7 },
+        });
+        const { body, headers } = signChatwootPayload(event, SECRET);
+        await tracer.startActiveSpan(`POST ${content}`, async (http) => {
+          expect((await web({ method: 'POST', headers, body })).status).toBe(200);
+          http.end();
+        });
+      }
+      await until(() => calls.length === 1 && sdk.spans().some((s) => s.name.startsWith('process ')));
+      await sleep(300); // a stray second run would show up here
+      expect(calls).toEqual([['hi', 'I need help', 'with fractions']]);
+      const spans = sdk.spans();
+      const sends = spans.filter((s) => s.name.startsWith('send '));
+      const runs = spans.filter(
+        (s) => s.name.startsWith('process ') && s.attributes['hookguard.outcome'] === 'processed',
+      );
+      expect(sends).toHaveLength(3);
+      expect(runs).toHaveLength(1);
+      const [first, ...others] = sends;
+      expect(isChildOf(runs[0]!, first!)).toBe(true);
+      expect(runs[0]!.links.map((l) => l.context.spanId).sort()).toEqual(
+        others.map((s) => s.spanContext().spanId).sort(),
+      );
+      // The linked messages' traces are their own requests'.
+      expect(new Set(sends.map((s) => s.spanContext().traceId)).size).toBe(3);
+    });
+  },
+);
 
 describe.runIf(requireService('PostgreSQL', postgres))('hookguard/otel on the pg-boss inbox', () => {
   it('the worker run continues the request trace; waiting jobs and their age are gauges', async () => {
