@@ -59,7 +59,11 @@ export function createInstruments(
     }
     checkedAt = now;
     const provider = meterProvider ?? api.metrics.getMeterProvider();
-    if (current?.provider !== provider) current = build(provider, inboxes, handlers);
+    if (current?.provider !== provider) {
+      const retired = current;
+      current = build(provider, inboxes, handlers);
+      retired?.retire();
+    }
     return current;
   };
   const attributes = attributeSets();
@@ -71,7 +75,13 @@ export function createInstruments(
     get();
     const watching = meterProvider === undefined && inboxes.size + handlers.size > 0;
     if (watching && watch === undefined) {
-      watch = setInterval(() => get(true), PROVIDER_RECHECK_MS);
+      watch = setInterval(() => {
+        try {
+          get(true);
+        } catch {
+          // A meter provider that throws reports nothing; the next look-up tries again.
+        }
+      }, PROVIDER_RECHECK_MS);
       (watch as { unref?: () => void }).unref?.();
     } else if (!watching && watch !== undefined) {
       clearInterval(watch);
@@ -166,28 +176,35 @@ function build(
     description: "Keys held by a handler's dedup store (the memory store)",
     unit: '{key}',
   });
-  meter.addBatchObservableCallback(
-    async (result) => {
-      // read() never rejects: one engine down or one that throws costs its own gauges only.
-      const readings = await Promise.all([...inboxes].map(async (s) => ({ s, stats: await s.read() })));
-      for (const { s, stats } of readings) {
-        if (stats === undefined) continue;
-        const queue = { ...s.attributes, 'messaging.destination.name': stats.queueName };
-        for (const state of STATES) {
-          result.observe(jobs, stats[state], { ...queue, 'hookguard.inbox.state': state });
-        }
-        if (stats.oldestWaitingMs !== undefined) result.observe(oldest, stats.oldestWaitingMs / 1000, queue);
+  const observe: Api.BatchObservableCallback = async (result) => {
+    // read() never rejects: one engine down or one that throws costs its own gauges only.
+    const readings = await Promise.all([...inboxes].map(async (s) => ({ s, stats: await s.read() })));
+    for (const { s, stats } of readings) {
+      if (stats === undefined) continue;
+      const queue = { ...s.attributes, 'messaging.destination.name': stats.queueName };
+      for (const state of STATES) {
+        result.observe(jobs, stats[state], { ...queue, 'hookguard.inbox.state': state });
       }
-      for (const handler of handlers) {
-        const stats = handler.stats();
-        if (stats.storeSize !== undefined)
-          result.observe(keys, stats.storeSize, { 'hookguard.provider': stats.provider });
-      }
-    },
-    [jobs, oldest, keys],
-  );
+      if (stats.oldestWaitingMs !== undefined) result.observe(oldest, stats.oldestWaitingMs / 1000, queue);
+    }
+    for (const handler of handlers) {
+      const stats = handler.stats();
+      if (stats.storeSize !== undefined)
+        result.observe(keys, stats.storeSize, { 'hookguard.provider': stats.provider });
+    }
+  };
+  const observables = [jobs, oldest, keys];
+  meter.addBatchObservableCallback(observe, observables);
   return {
     provider,
+    /** Stops reporting the gauges to this meter (its provider was replaced). */
+    retire() {
+      try {
+        meter.removeBatchObservableCallback(observe, observables);
+      } catch {
+        // A provider being replaced that throws: it keeps a callback that reads the same sources.
+      }
+    },
     requests: meter.createCounter('hookguard.webhook.requests', {
       description: 'Webhook requests answered, by provider, outcome, code and status',
       unit: '{request}',

@@ -17,7 +17,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 
 /** A reader that collects only when asked. */
-class OnDemandReader extends MetricReader {
+export class OnDemandReader extends MetricReader {
   constructor() {
     super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
   }

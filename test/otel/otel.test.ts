@@ -3,7 +3,7 @@
 // metrics, and nothing at all without the option.
 import { randomUUID } from 'node:crypto';
 import * as api from '@opentelemetry/api';
-import type { MetricData } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type MetricData } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { coalesce, createBullMQInbox } from '../../src/inbox/bullmq.js';
 import { createPgBossInbox } from '../../src/inbox/pg-boss.js';
@@ -16,7 +16,7 @@ import {
   signStripePayload,
   stripeEvent,
 } from '../../src/testing/index.js';
-import { isChildOf, spanNamed, startTestSdk, type TestSdk } from '../helpers/otel.js';
+import { isChildOf, OnDemandReader, spanNamed, startTestSdk, type TestSdk } from '../helpers/otel.js';
 import { sleep } from '../helpers/http.js';
 import { DATABASE_URL, postgresUp, redisUp, requireService } from '../helpers/services.js';
 
@@ -223,6 +223,24 @@ describe('hookguard/otel, inline', () => {
     expect(points(await sdk.metrics(), 'hookguard.store.keys')).toEqual([
       { attributes: { 'hookguard.provider': 'stripe' }, value: 0 },
     ]);
+  });
+
+  it('a replaced meter provider stops getting the gauges; the new one gets them', async () => {
+    const telemetry = openTelemetry(api);
+    const handler = createStripeHandler({ secret: STRIPE_SECRET, logger: false, telemetry, onEvent() {} });
+    cleanups.push(telemetry.observeHandler(handler));
+    const reader = new OnDemandReader();
+    const next = new MeterProvider({ readers: [reader] });
+    cleanups.push(() => next.shutdown());
+    api.metrics.disable();
+    api.metrics.setGlobalMeterProvider(next);
+    await sleep(1300);
+    const names = async (r: OnDemandReader) =>
+      (await r.collect()).resourceMetrics.scopeMetrics.flatMap((s) =>
+        s.metrics.map((m) => m.descriptor.name),
+      );
+    expect(await names(reader)).toContain('hookguard.store.keys');
+    expect([...(await sdk.metrics()).keys()]).not.toContain('hookguard.store.keys');
   });
 
   it('without the option, no span and no metric, and the job carries no trace context', async () => {
