@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
 import { StoreCalls, withTimeout } from './with-timeout.js';
 
+/** What the loser of two sessions creating the schema at once gets (see ensureSchema). */
+const RACE_CODES = new Set<unknown>(['23505', '42P07', '42710']);
+
 /**
  * The part of a `pg` Pool the store uses.
  */
@@ -124,13 +127,14 @@ export function createPostgresDedupStore(options: PostgresDedupStoreOptions): Po
     async ensureSchema() {
       const ddl = postgresDedupSchema(options.table ?? 'hookguard_dedup');
       // Workers starting at once on a fresh database: PostgreSQL's IF NOT EXISTS is not atomic, and the
-      // loser of the race gets a unique violation on the catalog (23505) or "already exists" (42P07),
-      // for the table and then again for its index: run it again until it goes through (the race ends
-      // as soon as the other session commits).
+      // loser of the race gets a unique violation on the catalog (23505), "relation already exists"
+      // (42P07) or, for the table's row type, "type already exists" (42710), for the table and then again
+      // for its index: run it again until it goes through (the race ends as soon as the other session
+      // commits).
       const once = async (tries: number): Promise<unknown> =>
         pool.query(ddl).catch(async (err: unknown) => {
           const code = (err as { code?: unknown }).code;
-          if ((code !== '23505' && code !== '42P07') || tries >= 10) throw err;
+          if (!RACE_CODES.has(code) || tries >= 10) throw err;
           await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
           return once(tries + 1);
         });
