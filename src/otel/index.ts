@@ -9,7 +9,7 @@ import type {
   WebhookTelemetry,
 } from '../pipeline/telemetry.js';
 import type { Provider, WebhookStats } from '../pipeline/types.js';
-import { oneLine } from '../text/one-line.js';
+import { boundedEventName } from '../text/event-name.js';
 import { createInstruments, type Instruments } from './instruments.js';
 
 export type {
@@ -69,8 +69,6 @@ const CARRIER_LIMITS = { entries: 8, keyLength: 64, valueLength: 512 } as const;
 const SPAN_KIND = { INTERNAL: 0, PRODUCER: 3, CONSUMER: 4 } as const;
 /** Most links a coalesced run's span gets (one per message of the burst). */
 const MAX_LINKS = 128;
-/** Longest event name on a span, as the web side bounds it. */
-const EVENT_NAME_LENGTH = 100;
 const STATUS_ERROR = 2;
 
 /**
@@ -151,7 +149,7 @@ function startProcess(
     'hookguard.provider': job.provider,
     'hookguard.attempt': attempt,
   };
-  const event = eventName(job.name);
+  const event = boundedEventName(job.name);
   if (event !== undefined) attributes['hookguard.event'] = event;
   const kind = SPAN_KIND.CONSUMER;
   return {
@@ -331,11 +329,6 @@ function ended(span: Api.Span): void {
   }
 }
 
-/** A job's event name as a span attribute: a string, bounded and on one line (the job is data). */
-function eventName(name: unknown): string | undefined {
-  return typeof name === 'string' ? oneLine(name, EVENT_NAME_LENGTH) : undefined;
-}
-
 /** Marks a span failed with a code (`error.type`); of a handler's error, only its type is kept. */
 function failed(span: Api.Span, code: string, error: unknown): void {
   span.setStatus({ code: STATUS_ERROR, message: code });
@@ -348,7 +341,7 @@ function outcomeAttributes(outcome: TelemetryOutcome, where: 'inline' | 'worker'
   const attributes: Api.Attributes = { 'hookguard.outcome': outcome.result };
   if (where === 'inline') attributes['hookguard.response.status_code'] = outcome.status;
   if (outcome.code !== undefined) attributes['hookguard.error.code'] = outcome.code;
-  const event = eventName(outcome.event);
+  const event = boundedEventName(outcome.event);
   if (event !== undefined) attributes['hookguard.event'] = event;
   return attributes;
 }

@@ -2,6 +2,7 @@ import type * as Api from '@opentelemetry/api';
 import type { InboxStats } from '../inbox/inbox-stats.js';
 import type { InboxMessaging, TelemetryOutcome } from '../pipeline/telemetry.js';
 import type { Provider, WebhookStats } from '../pipeline/types.js';
+import { settleWithin } from '../util/values.js';
 
 // The metrics of `hookguard/otel`. A meter taken before the SDK registers stays a no-op for good (the API
 // has no proxy for meters), so the instruments are built on first use and again whenever the global meter
@@ -233,18 +234,11 @@ function inboxSource(
   const attributes: Api.Attributes = {};
   if (inbox.messaging !== undefined) attributes['messaging.system'] = inbox.messaging.system;
   const once = async (): Promise<InboxStats | undefined> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs, undefined);
-    });
-    try {
-      const asked = Promise.resolve()
-        .then(() => inbox.stats())
-        .catch(() => undefined);
-      return await Promise.race([asked, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+    let stats: InboxStats | undefined;
+    const asked = Promise.resolve()
+      .then(() => inbox.stats())
+      .then((read) => void (stats = read));
+    return (await settleWithin(asked, timeoutMs)) === 'done' ? stats : undefined;
   };
   return {
     attributes,

@@ -1,7 +1,7 @@
 import type { ClaimResult, DedupStore } from '../dedup/dedup-store.js';
 import { bodyTooLarge, bodyUnavailable } from '../errors/body-errors.js';
 import { WebhookError } from '../errors/webhook-error.js';
-import { oneLine } from '../text/one-line.js';
+import { boundedEventName } from '../text/event-name.js';
 import { toBytes } from '../util/bytes.js';
 import type { Maybe } from '../platform/index.js';
 import { describeError, isThenable, safeCall } from '../util/values.js';
@@ -73,9 +73,6 @@ export interface Delivery<E> {
   readonly trace: TelemetryRun | undefined;
 }
 
-/** Longest event name on a log line or an outcome (real ones are under 60 characters). */
-const EVENT_NAME_LENGTH = 100;
-
 /** A handler's run ended without an error. */
 export const NO_ERROR = Symbol('no error');
 
@@ -115,7 +112,7 @@ function parsed<E>(p: Pipeline<E>, d: Delivery<E>, read: { event: E; deliveryId:
   d.deliveryId = read.deliveryId;
   const name = p.spec.eventName(read.event);
   // The name labels log lines and outcomes: bounded and on one line, whatever was signed.
-  d.name = name === undefined ? undefined : oneLine(name, EVENT_NAME_LENGTH);
+  d.name = boundedEventName(name);
 }
 
 /** Route: the event's handler, or undefined when it has none or `ignore` says to skip it. */

@@ -96,7 +96,7 @@ describe('the packed package', () => {
     // Queue health (inboxHealth, judgeInbox) is 1.8 KB of it: problems named with their advice.
     ['shutdown', 5],
     // Traces and metrics over the OpenTelemetry API the application passes in; of the core it loads only the
-    // grapheme-safe truncation that bounds event names on spans.
+    // grapheme-safe truncation that bounds event names on spans and the core's bounded wait (settleWithin).
     ['otel', 9],
   ] as const)(
     '%s stays within its size budget (%i KB minified, with the core it loads)',
